@@ -1,0 +1,46 @@
+"""Everything about files: NVIDIA's pickles, our safetensors format, the model registry and downloads."""
+
+import hashlib
+from pathlib import Path
+
+from .errors import ModelFileError, WeightsUnavailableError
+from .native import load_native, save_generator
+from .official import load_official
+from .registry import MODELS, ModelInfo, availability, fetch_weights, model_info
+
+
+def weights_fingerprint(G):
+    """A short hash of G's weights: the same for an official pickle and its conversion."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(G.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_generator(source, device="cpu", progress=None):
+    """A generator from a registry name, an official NVIDIA .pkl, or one of our .safetensors files.
+
+    The returned module carries ``name``, ``info`` (the registry entry, or None for a bare file) and
+    ``fingerprint`` (see weights_fingerprint).
+    """
+    info = MODELS.get(str(source))
+    path = fetch_weights(info.name, progress) if info else Path(source)
+    if not info and not path.exists():
+        raise ValueError(f"{source!r} is neither a registered model ({', '.join(MODELS)}) nor an existing file")
+    if path.suffix == ".safetensors":
+        G = load_native(path, device)
+    elif path.suffix == ".pkl":
+        G = load_official(path, device)
+    else:
+        raise ModelFileError(f"{path}: unknown file type; ganedit reads NVIDIA's .pkl files and its own .safetensors")
+    G.name = info.name if info else path.stem
+    G.info = info
+    G.fingerprint = weights_fingerprint(G)
+    return G
+
+
+__all__ = [
+    "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability", "fetch_weights",
+    "load_generator", "load_native", "load_official", "model_info", "save_generator", "weights_fingerprint",
+]

@@ -1,0 +1,162 @@
+"""The models ganedit knows, kept as data in registry.json, and where each one's weights come from.
+
+Weights are looked for, in order:
+1. the bundled file shipped inside the package (cartoon-faces);
+2. ``$GANEDIT_WEIGHTS_DIR/<official file name>`` (NVIDIA's pickle) or ``$GANEDIT_WEIGHTS_DIR/<name>.safetensors``;
+3. ``<name>.safetensors`` in the Hugging Face hub repo named by ``$GANEDIT_HUB_REPO`` (huggingface_hub's cache);
+4. NVIDIA's published URL, downloaded once into ``$GANEDIT_CACHE`` (default ~/.cache/ganedit).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsUnavailableError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DOWNLOAD_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    title: str
+    kind: str
+    resolution: int
+    crop: tuple | None  # (first row, end row) of the picture inside the canvas, or None
+    truncation_psi: float
+    license: str
+    bundled_file: str | None = None
+    official_file: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+    @property
+    def hub_file(self):
+        return f"{self.name}.safetensors"
+
+
+def _read_registry():
+    entries = json.loads((Path(__file__).with_name("registry.json")).read_text())
+    return {
+        name: ModelInfo(name=name, **{**entry, "crop": tuple(entry["crop"]) if entry.get("crop") else None})
+        for name, entry in entries.items()
+    }
+
+
+MODELS = _read_registry()
+
+
+def model_info(name):
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def _offline():
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("GANEDIT_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def local_weights(info):
+    """The path of weights already on this machine for ``info``, or None."""
+    if info.bundled_file:
+        path = PACKAGE_DIR / info.bundled_file
+        return path if path.exists() else None
+    candidates = []
+    if os.environ.get("GANEDIT_WEIGHTS_DIR"):
+        folder = Path(os.environ["GANEDIT_WEIGHTS_DIR"])
+        candidates += [folder / info.official_file, folder / info.hub_file]
+    candidates.append(_cache_dir() / info.official_file)
+    return next((p for p in candidates if p.exists()), None)
+
+
+def availability(name):
+    """('ready' | 'download' | 'unavailable', a sentence for people) without downloading anything."""
+    info = model_info(name)
+    if local_weights(info):
+        return "ready", "weights are on this machine"
+    if info.bundled_file:
+        return "unavailable", f"the bundled weights {info.bundled_file} are missing from the installation"
+    if _offline():
+        return "unavailable", f"offline and {info.official_file} is not in GANEDIT_WEIGHTS_DIR"
+    return "download", "weights download on first use"
+
+
+def _cache_dir():
+    return Path(os.environ.get("GANEDIT_CACHE", Path.home() / ".cache" / "ganedit"))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url, destination, expected_sha256, progress):
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            total, done = int(response.headers.get("Content-Length") or 0), 0
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                done += len(block)
+                if progress and total:
+                    progress(done / total)
+        if expected_sha256 and _sha256(tmp) != expected_sha256:
+            raise WeightsUnavailableError(f"{url}: download does not match its known sha256 {expected_sha256}")
+        os.replace(tmp, destination)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return destination
+
+
+def _unavailable_message(info, reasons):
+    return (
+        f"The weights of '{info.name}' ({info.official_file}) are not on this machine and could not be downloaded "
+        f"({'; '.join(reasons)}). Get {info.official_file} from NVIDIA ({info.url}) and put it in the folder named by "
+        f"GANEDIT_WEIGHTS_DIR, or set GANEDIT_HUB_REPO to a Hugging Face repo holding {info.hub_file} "
+        f"(made with `python -m ganedit convert`)."
+    )
+
+
+def fetch_weights(name, progress=None):
+    """A local path to the weights of registered model ``name``, downloading them if needed and allowed."""
+    info = model_info(name)
+    path = local_weights(info)
+    if path:
+        if info.sha256 and path.name == info.official_file and _sha256(path) != info.sha256:
+            raise WeightsUnavailableError(f"{path} does not match the known sha256 of {info.official_file}")
+        return path
+    if info.bundled_file:
+        raise WeightsUnavailableError(f"the bundled weights {info.bundled_file} are missing from this installation")
+    reasons = []
+    if not os.environ.get("GANEDIT_WEIGHTS_DIR"):
+        reasons.append("GANEDIT_WEIGHTS_DIR is not set")
+    if _offline():
+        reasons.append("offline (GANEDIT_OFFLINE or HF_HUB_OFFLINE is set)")
+        raise WeightsUnavailableError(_unavailable_message(info, reasons))
+    repo = os.environ.get("GANEDIT_HUB_REPO")
+    if repo:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(repo_id=repo, filename=info.hub_file))
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+            reasons.append(f"hub repo {repo}: {type(err).__name__}")
+    else:
+        reasons.append("GANEDIT_HUB_REPO is not set")
+    try:
+        return _download(info.url, _cache_dir() / info.official_file, info.sha256, progress)
+    except (OSError, ValueError) as err:
+        reasons.append(f"download from NVIDIA failed: {getattr(err, 'reason', err)}")
+    raise WeightsUnavailableError(_unavailable_message(info, reasons))

@@ -1,0 +1,76 @@
+"""Building blocks shared by NVIDIA's StyleGAN and StyleGAN2 graphs.
+
+Parameters are stored exactly as NVIDIA trains them ("equalised learning rate"): the raw
+variable is kept, and its runtime multiplier ``gain * lrmul / sqrt(fan_in)`` is applied
+on every forward pass, so official weights load without rescaling.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_SLOPE = 0.2
+
+
+class EqualizedLinear(nn.Module):
+    """``x @ (w * gain * lrmul / sqrt(in)) + b * lrmul``: NVIDIA's dense layer."""
+
+    def __init__(self, in_features, out_features, gain=1.0, lrmul=1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lrmul)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.weight_gain = gain * lrmul / math.sqrt(in_features)
+        self.bias_gain = lrmul
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+
+
+def conv_weight(in_channels, out_channels, kernel):
+    """A fresh convolution weight in torch layout [out, in, k, k], N(0, 1) as NVIDIA initialises it."""
+    return nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
+
+
+def he_gain(fan_in, gain=1.0):
+    return gain / math.sqrt(fan_in)
+
+
+def pixel_norm(x, eps=1e-8):
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+def fir_kernel(taps):
+    """The normalised 2-D separable filter NVIDIA builds from 1-D taps, e.g. [1, 2, 1] or [1, 3, 3, 1]."""
+    k = np.asarray(taps, dtype=np.float32)
+    k = np.outer(k, k)
+    return torch.from_numpy(k / k.sum())
+
+
+def depthwise_filter(x, kernel, pad):
+    """Convolve every channel with the same (symmetric) 2-D kernel; pad = (left, right, top, bottom)."""
+    channels = x.shape[1]
+    x = F.pad(x, pad)
+    weight = kernel.to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
+    return F.conv2d(x, weight, groups=channels)
+
+
+def upsample_zeros(x, factor=2):
+    """Insert factor-1 zeros after every sample along height and width (the 'up' of upfirdn)."""
+    n, c, h, w = x.shape
+    out = x.new_zeros(n, c, h, factor, w, factor)
+    out[:, :, :, 0, :, 0] = x
+    return out.reshape(n, c, h * factor, w * factor)
+
+
+def noise_tensor(noise_mode, stored, n, height, width, like):
+    """The noise image for one layer, [N or 1, 1, H, W], or None for noise_mode 'none'."""
+    if noise_mode == "const":
+        return stored
+    if noise_mode == "random":
+        return torch.randn(n, 1, height, width, device=like.device, dtype=like.dtype)
+    if noise_mode == "none":
+        return None
+    raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")

@@ -1,0 +1,129 @@
+"""NVIDIA's StyleGAN2 generator, following G_main / G_mapping / G_synthesis_stylegan2 of
+NVlabs/stylegan2 training/networks_stylegan2.py with architecture 'skip' (config-f).
+
+Every convolution is modulated: its weight is scaled per input channel by the style sigma (an
+affine map of w, plus 1), then demodulated per output channel. ToRGB layers are modulated but not
+demodulated, and their outputs are summed across resolutions through FIR upsampling.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .generator import Generator, MappingNetwork, StyleLayer, Styles
+from .layers import LRELU_SLOPE, EqualizedLinear, conv_weight, depthwise_filter, fir_kernel, he_gain, noise_tensor, upsample_zeros
+
+DEFAULTS = dict(
+    z_dim=512, w_dim=512, resolution=1024, mapping_layers=8, mapping_fmaps=512, mapping_lrmul=0.01,
+    fmap_base=16 << 10, fmap_decay=1.0, fmap_min=1, fmap_max=512, resample_kernel=(1, 3, 3, 1),
+)
+
+
+def channels_at(config, stage):
+    value = int(config["fmap_base"] / (2.0 ** (stage * config["fmap_decay"])))
+    return max(config["fmap_min"], min(value, config["fmap_max"]))
+
+
+class ModulatedConv(nn.Module):
+    """A modulated (and optionally demodulated, upsampling) convolution; conv layers also add noise, bias and lrelu."""
+
+    def __init__(self, in_channels, out_channels, kernel, w_dim, resolution=None, up=False, demodulate=True):
+        super().__init__()
+        self.up, self.demodulate, self.kernel = up, demodulate, kernel
+        self.weight = conv_weight(in_channels, out_channels, kernel)
+        self.weight_gain = he_gain(in_channels * kernel * kernel)
+        self.affine = EqualizedLinear(w_dim, in_channels)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.has_noise = resolution is not None  # ToRGB layers have no noise and no activation
+        if self.has_noise:
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+            self.register_buffer("noise", torch.randn(1, 1, resolution, resolution))
+
+    def style_of(self, w):
+        return self.affine(w) + 1
+
+    def forward(self, x, sigma, noise_mode, resample_kernel):
+        # Scaling the input channels by sigma and the output channels by the demodulation factor is the
+        # same arithmetic as NVIDIA's per-sample weights (fused_modconv), but lets the batch share one
+        # convolution, which is much faster on a CPU.
+        weight = self.weight * self.weight_gain
+        x = x * sigma[:, :, None, None]
+        if self.up:
+            # Zero-stuffing transposed conv (kernel flipped, so it correlates like NVIDIA's), then the FIR filter.
+            x = F.conv_transpose2d(x, weight.transpose(0, 1).flip(2, 3), stride=2)
+            x = depthwise_filter(x, resample_kernel * 4, [1, 1, 1, 1])
+        else:
+            x = F.conv2d(x, weight, padding=self.kernel // 2)
+        if self.demodulate:
+            demod = torch.rsqrt(sigma.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)  # [N, O]
+            x = x * demod[:, :, None, None]
+        n = x.shape[0]
+        if not self.has_noise:
+            return x + self.bias.view(1, -1, 1, 1)
+        noise = noise_tensor(noise_mode, self.noise, n, x.shape[2], x.shape[3], x)
+        if noise is not None:
+            x = x + noise * self.noise_strength
+        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE) * math.sqrt(2)
+
+
+def upsample_image(y, resample_kernel):
+    """NVIDIA's upsample_2d: zero-stuff by 2, then the FIR filter with gain 4."""
+    return depthwise_filter(upsample_zeros(y), resample_kernel * 4, [2, 1, 2, 1])
+
+
+class StyleGAN2(Generator):
+    kind = "stylegan2"
+    default_truncation_cutoff = None
+
+    def __init__(self, config):
+        config = {**DEFAULTS, **config}
+        super().__init__(config)
+        self.mapping_network = MappingNetwork(
+            self.z_dim, self.w_dim, config["mapping_layers"], config["mapping_fmaps"], config["mapping_lrmul"],
+            gain_after_activation=True,
+        )
+        self.register_buffer("resample_kernel", fir_kernel(config["resample_kernel"]), persistent=False)
+        const_channels = channels_at(config, 1)
+        self.const = nn.Parameter(torch.randn(1, const_channels, 4, 4))
+        layers, style_layers, w_index = {}, [], []
+
+        def add(name, layer, source, res, in_ch, index):
+            layers[name.replace("/", "_")] = layer
+            style_layers.append(StyleLayer(name, res, in_ch, source))
+            w_index.append(index)
+
+        add("4x4/Conv", ModulatedConv(const_channels, const_channels, 3, self.w_dim, 4), "4x4/Const", 4, const_channels, 0)
+        add("4x4/ToRGB", ModulatedConv(const_channels, 3, 1, self.w_dim, demodulate=False), "4x4/Conv", 4, const_channels, 1)
+        previous, previous_ch = "4x4/Conv", const_channels
+        for log2 in range(3, int(math.log2(self.resolution)) + 1):
+            res, ch = 2**log2, channels_at(config, log2 - 1)
+            up, conv1, rgb = f"{res}x{res}/Conv0_up", f"{res}x{res}/Conv1", f"{res}x{res}/ToRGB"
+            add(up, ModulatedConv(previous_ch, ch, 3, self.w_dim, res, up=True), previous, res // 2, previous_ch, 2 * log2 - 5)
+            add(conv1, ModulatedConv(ch, ch, 3, self.w_dim, res), up, res, ch, 2 * log2 - 4)
+            add(rgb, ModulatedConv(ch, 3, 1, self.w_dim, demodulate=False), conv1, res, ch, 2 * log2 - 3)
+            previous, previous_ch = conv1, ch
+        self.layers = nn.ModuleDict(layers)
+        self.style_layers = tuple(style_layers)
+        self.w_index = tuple(w_index)
+
+    def styles(self, w):
+        ws = self._ws(w)
+        return Styles([layer.style_of(ws[i]) for layer, i in zip(self.layers.values(), self.w_index)])
+
+    def synthesis(self, styles, noise_mode="const", return_activations=False):
+        if len(styles) != len(self.style_layers):
+            raise ValueError(f"expected {len(self.style_layers)} style tensors, got {len(styles)}")
+        x = self.const.expand(styles[0].shape[0], -1, -1, -1)
+        activations = {"4x4/Const": x} if return_activations else None
+        image = None
+        for spec, layer, sigma in zip(self.style_layers, self.layers.values(), styles):
+            if spec.name.endswith("ToRGB"):
+                rgb = layer(x, sigma, noise_mode, self.resample_kernel)
+                image = rgb if image is None else upsample_image(image, self.resample_kernel) + rgb
+                continue
+            x = layer(x, sigma, noise_mode, self.resample_kernel)
+            if return_activations:
+                activations[spec.name] = x
+        return (image, activations) if return_activations else image
