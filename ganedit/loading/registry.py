@@ -71,7 +71,7 @@ def local_weights(info):
     if os.environ.get("GANEDIT_WEIGHTS_DIR"):
         folder = Path(os.environ["GANEDIT_WEIGHTS_DIR"])
         candidates += [folder / info.official_file, folder / info.hub_file]
-    candidates.append(_cache_dir() / info.official_file)
+    candidates.append(cache_dir() / info.official_file)
     return next((p for p in candidates if p.exists()), None)
 
 
@@ -87,7 +87,7 @@ def availability(name):
     return "download", "weights download on first use"
 
 
-def _cache_dir():
+def cache_dir():
     return Path(os.environ.get("GANEDIT_CACHE", Path.home() / ".cache" / "ganedit"))
 
 
@@ -156,7 +156,7 @@ def fetch_weights(name, progress=None):
     else:
         reasons.append("GANEDIT_HUB_REPO is not set")
     try:
-        return _download(info.url, _cache_dir() / info.official_file, info.sha256, progress)
+        return _download(info.url, cache_dir() / info.official_file, info.sha256, progress)
     except (OSError, ValueError) as err:
         reasons.append(f"download from NVIDIA failed: {getattr(err, 'reason', err)}")
     raise WeightsUnavailableError(_unavailable_message(info, reasons))

@@ -1,0 +1,86 @@
+"""Pictures made of pictures: the edit strip, the paper's Fig. 3 grid and the cluster-map overlay."""
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .edit import edit_prepared, prepare_seed
+from .metrics import difference_heatmap
+
+DISPLAY_SIZE = 256
+
+
+def enlarge(image, min_size=DISPLAY_SIZE):
+    """Scale a small picture up by a whole factor (nearest), so a 64 px face is not a smudge on screen."""
+    factor = max(1, -(-min_size // max(image.shape[:2])))
+    return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
+
+
+def cluster_palette(k):
+    """k clearly different colours (evenly spaced hues, alternating lightness)."""
+    hues = np.arange(k) / max(k, 1)
+    image = Image.fromarray((np.stack([hues * 255, np.full(k, 200), 255 - (np.arange(k) % 2) * 70], -1)[None]).astype(np.uint8), "HSV")
+    return np.asarray(image.convert("RGB"))[0]
+
+
+def cluster_overlay(image, cluster_map, alpha=0.55):
+    """The catalog's cluster map, coloured per cluster, blended over the picture it was predicted for."""
+    labels = np.asarray(cluster_map)
+    factor_y, factor_x = image.shape[0] / labels.shape[0], image.shape[1] / labels.shape[1]
+    rows = (np.arange(image.shape[0]) / factor_y).astype(int)
+    cols = (np.arange(image.shape[1]) / factor_x).astype(int)
+    colours = cluster_palette(int(labels.max()) + 1)[labels[rows][:, cols]]
+    return (image * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def difference_panel(result, size=DISPLAY_SIZE):
+    """The difference heat-map (with its legend) at display size."""
+    factor = max(1, -(-size // max(result.difference.shape)))
+    return difference_heatmap(np.kron(result.difference, np.ones((factor, factor))))
+
+
+def _label(image, text):
+    font = ImageFont.load_default()
+    canvas = Image.new("RGB", (image.shape[1], image.shape[0] + 16), "white")
+    canvas.paste(Image.fromarray(image), (0, 16))
+    ImageDraw.Draw(canvas).text((4, 2), text, fill="black", font=font)
+    return np.asarray(canvas)
+
+
+def _row(images, gap=4):
+    height = max(i.shape[0] for i in images)
+    padded = [np.pad(i, ((0, height - i.shape[0]), (0, gap), (0, 0)), constant_values=255) for i in images]
+    return np.concatenate(padded, axis=1)
+
+
+def _column(rows, gap=4):
+    width = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(padded, axis=0)
+
+
+def edit_strip(result, caption=""):
+    """target | reference | result | difference, labelled, as one picture."""
+    panels = [enlarge(result.target), enlarge(result.reference), enlarge(result.result), difference_panel(result)]
+    names = ["target", "reference", f"result {caption}".strip(),
+             f"difference (In-MSE {result.in_mse:.0f}, Out-MSE {result.out_mse:.0f})"]
+    return _row([_label(p, n) for p, n in zip(panels, names)])
+
+
+def edit_grid(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
+              truncation_psi=None, progress=None):
+    """The paper's Fig. 3: a first row of target and references, then one row of edited targets per part."""
+    target = prepare_seed(G, catalog, target_seed, truncation_psi)
+    references = [prepare_seed(G, catalog, s, truncation_psi) for s in reference_seeds]
+    first = None
+    rows = []
+    for i, part in enumerate(parts):
+        results = [edit_prepared(G, catalog, target, r, part, method, epsilon, lam) for r in references]
+        if first is None:
+            first = [_label(enlarge(results[0].target), f"target {target_seed}")]
+            first += [_label(enlarge(r.reference), f"reference {s}") for r, s in zip(results, reference_seeds)]
+            rows.append(_row(first))
+        rows.append(_row([_label(np.full_like(enlarge(results[0].target), 255), part)]
+                         + [_label(enlarge(r.result), f"{part} from {s}") for r, s in zip(results, reference_seeds)]))
+        if progress:
+            progress((i + 1) / len(parts), f"grid row {part}")
+    return _column(rows)
