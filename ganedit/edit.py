@@ -45,10 +45,11 @@ def transfer(target_styles, reference_styles, catalog, part, method, epsilon=Non
     if len(target_styles) != len(catalog.contributions) or len(reference_styles) != len(target_styles):
         raise ValueError("target, reference and catalog must have the same number of style layers")
     queries = [query_for(m, method, epsilon, lam, threshold) for m in catalog.part_contributions(part)]
-    scales = [s + q.to(s) * (r - s) for s, r, q in zip(target_styles, reference_styles, queries)]
+    # torch.lerp is exact at both ends: q = 0 gives the target's styles, q = 1 the reference's.
+    scales = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(target_styles, reference_styles, queries)]
     bias = getattr(target_styles, "bias", None)
     if bias is not None and interpolate_bias:
-        bias = [s + q.to(s) * (r - s) for s, r, q in zip(bias, reference_styles.bias, queries)]
+        bias = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(bias, reference_styles.bias, queries)]
     return Styles(scales, bias)
 
 

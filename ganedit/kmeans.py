@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
+from sklearn.cluster import kmeans_plusplus
 
 _EPS = 1e-12
 _INIT_SAMPLE_SIZE = 20_000
@@ -32,26 +33,6 @@ def _check_vectors(vectors: torch.Tensor) -> None:
 def _check_chunk_size(chunk_size: int) -> None:
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-
-
-def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ on unit vectors with distance 1 - cosine.
-
-    For unit vectors 1 - cos is half the squared Euclidean distance, so
-    sampling proportionally to it is the usual D^2 weighting.
-    """
-    n = points.shape[0]
-    first = int(torch.randint(n, (1,), generator=generator))
-    centroids = [points[first]]
-    distance = (1.0 - points @ points[first]).clamp_min(0.0)
-    for _ in range(1, k):
-        weights = distance.cpu().double()
-        if weights.sum() <= 0:  # every point already coincides with a centroid
-            weights = torch.ones_like(weights)
-        chosen = int(torch.multinomial(weights, 1, generator=generator))
-        centroids.append(points[chosen])
-        distance = torch.minimum(distance, (1.0 - points @ points[chosen]).clamp_min(0.0))
-    return torch.stack(centroids)
 
 
 def _nearest(chunk: torch.Tensor, centroids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +72,9 @@ def fit_spherical_kmeans(
     generator = torch.Generator().manual_seed(seed)
     sample = torch.randperm(n_points, generator=generator)[:_INIT_SAMPLE_SIZE]
     sample_points = _unit(vectors[sample.to(vectors.device)].to(device))
-    centroids = _kmeans_plus_plus(sample_points, k, generator)
+    # scikit-learn's (greedy) k-means++ seeding; on unit vectors its squared Euclidean distance is 2 * (1 - cosine).
+    seeds, _ = kmeans_plusplus(sample_points.cpu().double().numpy(), k, random_state=seed)
+    centroids = _unit(torch.from_numpy(seeds).to(device))
 
     previous = None
     for iteration in range(n_iter):

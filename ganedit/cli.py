@@ -1,0 +1,191 @@
+"""python -m ganedit: convert weights, build and label catalogs, make edits, evaluate locality."""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+from .catalog import build_catalog, load_catalog
+from .edit import METHODS, edit
+from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
+from .face_labels import auto_label_faces
+from .figures import edit_grid, edit_strip
+from .loading import MODELS, ModelFileError, WeightsUnavailableError, load_generator, save_generator
+from .metrics import difference_heatmap
+
+
+class ProgressBar:
+    """A tqdm bar fed by ganedit's progress(fraction, message) callbacks."""
+
+    def __init__(self, description):
+        self.bar = tqdm(total=1000, desc=description, unit="‰", leave=True)
+
+    def __call__(self, fraction, message=""):
+        self.bar.set_postfix_str(message)
+        self.bar.update(int(fraction * 1000) - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+
+
+def _atomic_bytes(path, data):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _png_bytes(image):
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _model_and_catalog(args):
+    G = load_generator(args.model)
+    catalog = load_catalog(args.catalog or G.name)
+    catalog.check_fits(G)
+    return G, catalog
+
+
+def cmd_convert(args):
+    if not str(args.output).endswith(".safetensors"):
+        raise ValueError(f"the output must be a .safetensors file, got {args.output}")
+    G = load_generator(args.input)
+    save_generator(G, args.output)
+    print(f"wrote {args.output} ({G.kind}, {G.resolution}px, fingerprint {G.fingerprint})")
+
+
+def cmd_catalog(args):
+    G = load_generator(args.model)
+    bar = ProgressBar("catalog")
+    catalog = build_catalog(G, layer=args.layer, k=args.k, n_images=args.n_images, seed=args.seed,
+                            batch_size=args.batch_size, progress=bar)
+    bar.close()
+    if args.auto_faces:
+        catalog.labels = auto_label_faces(G, catalog)
+    catalog.save(args.out)
+    print(f"wrote catalog {catalog.path} (layer {catalog.layer}, k={catalog.k}); parts: {', '.join(catalog.parts)}")
+
+
+def cmd_label(args):
+    catalog = load_catalog(args.catalog)
+    catalog.rename(args.clusters, args.name)
+    catalog.save_labels()
+    print(f"{catalog.path}.labels.json: {json.dumps(catalog.labels)}")
+
+
+def cmd_edit(args):
+    G, catalog = _model_and_catalog(args)
+    if len(args.reference) > 1 or len(args.part) > 1:
+        image = edit_grid(G, catalog, args.target, args.reference, args.part, args.method, args.epsilon, args.lam, args.psi)
+    else:
+        result = edit(G, catalog, args.target, args.reference[0], args.part[0], args.method, args.epsilon, args.lam, args.psi)
+        image = edit_strip(result, f"({args.part[0]}, {args.method})")
+        print(f"In-MSE {result.in_mse:.1f}  Out-MSE {result.out_mse:.1f}  inside share {100 * result.inside_share:.0f}%")
+    _atomic_bytes(args.out, _png_bytes(image))
+    print(f"wrote {args.out}")
+
+
+def cmd_evaluate(args):
+    G, catalog = _model_and_catalog(args)
+    parts = args.part or [p for p in catalog.labels]
+    for part in parts:
+        catalog.part_clusters(part)  # unknown parts fail before the long run
+    bar = ProgressBar("evaluate")
+    rows, mean_maps = evaluate(G, catalog, parts, random_pairs(args.pairs, args.seed), steps=args.steps, progress=bar)
+    bar.close()
+    out = Path(args.out)
+    _atomic_bytes(out / "curves.csv", rows_to_csv(rows).encode())
+    _atomic_bytes(out / "curves.png", plot_curves(rows, G.name))
+    for part, mean_map in mean_maps.items():
+        _atomic_bytes(out / f"mean-difference-{part.replace(' ', '_')}.png", _png_bytes(difference_heatmap(mean_map)))
+    print(f"wrote {out}/curves.csv, curves.png and {len(mean_maps)} mean difference maps")
+
+
+def _seed(text):
+    value = int(text)
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"a seed must be from 0 to {2**32 - 1}, got {value}")
+    return value
+
+
+def _non_negative(text):
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m ganedit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    model_help = f"a registered model ({', '.join(MODELS)}) or a .pkl / .safetensors file"
+
+    p = commands.add_parser("convert", help="convert an official NVIDIA .pkl to ganedit's .safetensors (same images, bit for bit)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(run=cmd_convert)
+
+    p = commands.add_parser("catalog", help="build and save a semantic catalog for a model")
+    p.add_argument("--model", required=True, help=model_help)
+    p.add_argument("--layer", help="activation layer to cluster (default: the first 32x32 layer, or the middle one under 128 px)")
+    p.add_argument("--k", type=int, default=16, help="number of clusters")
+    p.add_argument("--n-images", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0, help="first seed of the images")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--auto-faces", action="store_true", help="name eyes/nose/mouth/background clusters by position (aligned faces)")
+    p.add_argument("--out", help="path stem (default catalogs/<model>)")
+    p.set_defaults(run=cmd_catalog)
+
+    p = commands.add_parser("label", help="name clusters of a catalog as a part")
+    p.add_argument("--catalog", required=True, help="catalog name in catalogs/ or path")
+    p.add_argument("--clusters", type=int, nargs="+", required=True)
+    p.add_argument("--name", required=True)
+    p.set_defaults(run=cmd_label)
+
+    for name, run, text in (("edit", cmd_edit, "write target | reference | result | difference, or a grid (several references or parts)"),
+                            ("evaluate", cmd_evaluate, "the paper's Fig. 7: mean difference maps and In/Out-MSE curves")):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("--model", required=True, help=model_help)
+        p.add_argument("--catalog", help="catalog name or path (default: the model's)")
+        p.add_argument("--method", choices=METHODS, default="sequential")
+        p.add_argument("--out", required=True, help="output PNG" if name == "edit" else "output folder")
+        if name == "edit":
+            p.add_argument("--target", type=_seed, required=True)
+            p.add_argument("--reference", type=_seed, nargs="+", required=True)
+            p.add_argument("--part", nargs="+", required=True)
+            p.add_argument("--epsilon", type=_non_negative)
+            p.add_argument("--lam", type=_non_negative)
+            p.add_argument("--psi", type=float, help="truncation psi (default: the model's)")
+        else:
+            p.add_argument("--part", nargs="*", help="parts (default: every named part)")
+            p.add_argument("--pairs", type=int, default=50)
+            p.add_argument("--steps", type=int, default=6, help="points per curve")
+            p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, ModelFileError, WeightsUnavailableError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

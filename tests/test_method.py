@@ -1,0 +1,201 @@
+"""The paper's method on small random-weight generators: catalogs (Eq. 1), transfer, edit, CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganedit
+from ganedit.catalog import _crop_mask
+from ganedit.face_labels import classify
+from ganedit.networks import StyleGAN, StyleGAN2
+
+SMALL = dict(z_dim=16, w_dim=16, mapping_fmaps=16, fmap_base=128, fmap_max=32)
+
+
+def small_generator(kind="stylegan2", resolution=64, seed=0):
+    torch.manual_seed(seed)
+    G = (StyleGAN2 if kind == "stylegan2" else StyleGAN)(dict(SMALL, resolution=resolution))
+    return G.eval().requires_grad_(False)
+
+
+def small_model(kind):
+    G = small_generator(kind, 64 if kind == "stylegan2" else 128)
+    catalog = ganedit.build_catalog(G, k=5, n_images=12, batch_size=4)
+    catalog.rename([0, 1], "eyes")
+    return G, catalog
+
+
+@pytest.fixture(scope="module", params=["stylegan2", "stylegan"])
+def model(request):
+    return small_model(request.param)
+
+
+def test_contributions_of_every_channel_sum_to_one(model):
+    # Activations are standardised per channel and the memberships of a position sum to 1, so
+    # sum_k M[k, c] = mean(A^2) = 1 for every channel of every layer (the paper's M in [0, 1]).
+    G, catalog = model
+    assert list(catalog.contributions) == [s.name for s in G.style_layers]
+    for spec in G.style_layers:
+        m = catalog.contributions[spec.name]
+        assert m.shape == (catalog.k, spec.channels)
+        assert (m >= 0).all()
+        torch.testing.assert_close(m.sum(0), torch.ones(spec.channels), atol=1e-4, rtol=0)
+
+
+def test_contributions_match_a_direct_computation_of_eq1(model):
+    G, catalog = model
+    z = torch.cat([torch.from_numpy(ganedit.seed_to_z(s, G.z_dim)) for s in range(catalog.n_images)])
+    _, acts = G.synthesis(G.styles(G.mapping(z, catalog.truncation_psi)), return_activations=True)
+    u = F.one_hot(catalog.cluster_map(acts), catalog.k).permute(0, 3, 1, 2).float()
+    spec = G.style_layers[-2]
+    a = acts[spec.activation].double()
+    a = (a - a.mean(dim=(0, 2, 3), keepdim=True)) / a.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
+    u = F.interpolate(u, size=a.shape[2:], mode="bilinear", align_corners=False).double()
+    expected = (a.square().unsqueeze(1) * u.unsqueeze(2)).mean(dim=(0, 3, 4))
+    torch.testing.assert_close(catalog.contributions[spec.name].double(), expected, atol=1e-4, rtol=1e-3)
+
+
+def test_kmeans_layer_defaults_follow_the_documented_rule():
+    assert ganedit.default_layer(small_generator("stylegan", 128)) == "32x32/Conv0_up"
+    assert ganedit.default_layer(small_generator("stylegan2", 64)) == "16x16/Conv0_up"
+    assert ganedit.default_layer(small_generator("stylegan2", 32)) == "16x16/Conv0_up"
+
+
+def test_black_bands_of_the_car_canvas_take_no_part():
+    rows = _crop_mask((64, 448), 512, 32, "cpu")[:, 0]
+    assert rows.tolist() == [False] * 4 + [True] * 24 + [False] * 4
+    assert _crop_mask(None, 512, 32, "cpu").all()
+
+
+def test_transfer_with_q_zero_keeps_the_target_and_q_one_takes_the_reference(model):
+    G, catalog = model
+    target = G.styles(G.mapping(torch.from_numpy(ganedit.seed_to_z(1, G.z_dim))))
+    reference = G.styles(G.mapping(torch.from_numpy(ganedit.seed_to_z(2, G.z_dim))))
+    kept = ganedit.transfer(target, reference, catalog, "eyes", "sequential", epsilon=0.0)
+    taken = ganedit.transfer(target, reference, catalog, "eyes", "global", lam=1.0)
+    for t, r, k, g in zip(target, reference, kept, taken):
+        assert torch.equal(k, t)
+        assert torch.equal(g, r)
+    if target.bias is not None:  # StyleGAN's AdaIN bias moves only on request
+        assert all(torch.equal(b, t) for b, t in zip(taken.bias, target.bias))
+        moved = ganedit.transfer(target, reference, catalog, "eyes", "global", lam=1.0, interpolate_bias=True)
+        assert all(torch.equal(b, r) for b, r in zip(moved.bias, reference.bias))
+
+
+def test_edit_end_to_end(model):
+    G, catalog = model
+    nothing = ganedit.edit(G, catalog, 3, 4, "eyes", "sequential", epsilon=0.0)
+    assert np.array_equal(nothing.result, nothing.target)
+    assert nothing.in_mse == 0 and nothing.out_mse == 0
+    # q = 1 everywhere gives the reference's picture (StyleGAN: once its AdaIN bias moves too)
+    everything = ganedit.edit(G, catalog, 3, 4, "eyes", "global", lam=1.0, interpolate_bias=True)
+    assert np.array_equal(everything.result, everything.reference)
+    some = ganedit.edit(G, catalog, 3, 4, "eyes", "sequential", epsilon=5.0)
+    size = G.resolution
+    assert some.target.shape == some.result.shape == (size, size, 3) and some.result.dtype == np.uint8
+    assert some.difference.shape == some.roi.shape == (size, size)
+    assert some.roi.any() and some.roi.dtype == bool
+    assert some.in_mse > 0 or some.out_mse > 0
+    with pytest.raises(ValueError, match="unknown part"):
+        ganedit.edit(G, catalog, 3, 4, "wheels")
+    with pytest.raises(ValueError, match="seed"):
+        ganedit.edit(G, catalog, -1, 4, "eyes")
+    with pytest.raises(ValueError, match="method"):
+        ganedit.edit(G, catalog, 3, 4, "eyes", "magic")
+    with pytest.raises(ValueError, match="epsilon"):
+        ganedit.edit(G, catalog, 3, 4, "eyes", epsilon=float("nan"))
+
+
+def test_catalog_round_trip_and_refusal_of_a_mismatch(model, tmp_path):
+    G, catalog = model
+    catalog.save(tmp_path / "mine")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json", "mine.labels.json", "mine.safetensors"]
+    loaded = ganedit.load_catalog(tmp_path / "mine.json")
+    assert loaded.labels == catalog.labels and loaded.layer == catalog.layer and loaded.k == catalog.k
+    assert torch.equal(loaded.centroids, catalog.centroids)
+    assert all(torch.equal(loaded.contributions[n], m) for n, m in catalog.contributions.items())
+    assert loaded.parts == catalog.parts and loaded.parts[0] == "eyes" and "cluster 4" in loaded.parts
+    other = small_generator(G.kind, G.resolution * 2 if G.kind == "stylegan2" else 256)
+    with pytest.raises(ValueError, match="different architecture"):
+        loaded.check_fits(other)
+    loaded.fingerprint, G.fingerprint = "aaaa", "bbbb"
+    try:
+        with pytest.raises(ValueError, match="built for weights aaaa"):
+            loaded.check_fits(G)
+    finally:
+        del G.fingerprint
+    with pytest.raises(FileNotFoundError, match="no catalog"):
+        ganedit.load_catalog(tmp_path / "absent")
+
+
+def test_rename_moves_clusters_between_parts(model):
+    _, catalog = model
+    labels = dict(catalog.labels)
+    try:
+        catalog.rename([1, 2], "mouth")
+        assert catalog.labels == {"eyes": [0], "mouth": [1, 2]}
+        assert catalog.part_clusters("cluster 3") == [3]
+        for bad_ids, bad_name in (([9], "x"), ([], "x"), ([0], ""), ([0], "cluster 7")):
+            with pytest.raises(ValueError):
+                catalog.rename(bad_ids, bad_name)
+    finally:
+        catalog.labels = labels
+
+
+def test_face_rule_names_clusters_by_their_place():
+    assert classify(dict(y=0.46, x=0.5, area=0.02, left=0.5, edge=0.0)) == "eyes"
+    assert classify(dict(y=0.46, x=0.35, area=0.02, left=1.0, edge=0.0)) is None  # one eye only: not both
+    assert classify(dict(y=0.57, x=0.5, area=0.02, left=0.5, edge=0.0)) == "nose"
+    assert classify(dict(y=0.72, x=0.5, area=0.03, left=0.5, edge=0.0)) == "mouth"
+    assert classify(dict(y=0.5, x=0.5, area=0.4, left=0.5, edge=0.3)) == "background"
+    assert classify(dict(y=0.2, x=0.5, area=0.1, left=0.5, edge=0.0)) is None
+
+
+def test_evaluation_rows_cover_every_setting(model):
+    G, catalog = model
+    from ganedit.evaluation import evaluate, random_pairs, sweep_values
+
+    pairs = random_pairs(3, seed=1)
+    assert len(set(pairs)) == 3 and all(t != r for t, r in pairs)
+    rows, maps = evaluate(G, catalog, ["eyes"], pairs, steps=3)
+    assert [(r["method"]) for r in rows] == ["sequential"] * 3 + ["simultaneous"] * 3
+    assert maps["eyes"].shape == (G.resolution, G.resolution)
+    epsilons = [r["value"] for r in rows if r["method"] == "sequential"]
+    assert epsilons == sweep_values(catalog, "sequential", 3) and epsilons[-1] == catalog.epsilon["max"]
+    assert all(r["in_mse"] >= 0 and r["out_mse"] >= 0 for r in rows)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ganedit", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
+    G, catalog = small_model("stylegan2")
+    from ganedit.loading import save_generator
+
+    save_generator(G, tmp_path / "g.safetensors")
+    loaded = ganedit.load_generator(tmp_path / "g.safetensors")
+    catalog.fingerprint = loaded.fingerprint
+    catalog.save(tmp_path / "cat")
+    ok = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
+                 "--target", "1", "--reference", "2", "--part", "eyes", "--out", str(tmp_path / "strip.png"))
+    assert ok.returncode == 0, ok.stderr
+    assert "In-MSE" in ok.stdout
+    from PIL import Image
+
+    assert Image.open(tmp_path / "strip.png").width > 3 * 256
+    for bad in (["--target", "-1"], ["--target", str(2**32)], ["--part", "wheels"], ["--epsilon", "nan"]):
+        args = {"--target": "1", "--part": "eyes", "--epsilon": "3"}
+        args[bad[0]] = bad[1]
+        out = tmp_path / "bad.png"
+        run = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
+                      "--reference", "2", "--out", str(out), *[x for kv in args.items() for x in kv])
+        assert run.returncode != 0 and not out.exists()
+        assert "error" in run.stderr
+        assert not list(tmp_path.glob(".bad.png*"))
