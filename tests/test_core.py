@@ -494,9 +494,7 @@ def test_stylegan_fused_upscale_conv_is_nvidias():
     w_eff = w_tf.astype(np.float64) * SQRT2 / np.sqrt(9 * in_ch)  # get_weight(gain=sqrt(2), use_wscale=True)
     fused_ref = np_fused_upscale_conv(x.astype(np.float64), w_eff)
     plain_ref = np_conv2d_same(np_upscale2d(x.astype(np.float64)), w_eff)
-    assert fused_ref.shape == (2, out_ch, 2 * size, 2 * size)
-    # NVIDIA's fused op is only an optimisation: the same as nearest upscaling then the 3x3 conv.
-    np.testing.assert_allclose(fused_ref[:, :, 1:-1, 1:-1], plain_ref[:, :, 1:-1, 1:-1], rtol=1e-10, atol=1e-10)
+    assert fused_ref.shape == plain_ref.shape == (2, out_ch, 2 * size, 2 * size)
     outputs = {}
     for fused in (True, False):
         layer = AdaINLayer("up", in_ch, out_ch, 2 * size, w_dim=6, fused=fused)
@@ -504,7 +502,37 @@ def test_stylegan_fused_upscale_conv_is_nvidias():
         with torch.no_grad():
             outputs[fused] = layer._upscale_conv(torch.from_numpy(x))
         assert_close(outputs[fused], fused_ref if fused else plain_ref, rtol=1e-5, atol_frac=1e-6)
-    torch.testing.assert_close(outputs[True][:, :, 1:-1, 1:-1], outputs[False][:, :, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+
+
+def test_stylegan_fused_and_plain_upscale_conv_differ_by_a_kernel_flip():
+    """NVIDIA's fused op (conv2d_transpose, the gradient of a correlation) equals nearest upscaling followed by the
+    3x3 conv with the SPATIALLY FLIPPED kernel, over the whole image; with the same kernel the two paths agree
+    only for symmetric kernels. Files trained at >= 128 px hold fused-convention weights, so the choice of
+    path (fused_scale='auto') matters and must be NVIDIA's."""
+    rng = np.random.RandomState(3)
+    w = rng.randn(3, 3, 3, 4)
+    x = rng.randn(2, 3, 6, 6)
+    fused = np_fused_upscale_conv(x, w)
+    np.testing.assert_allclose(fused, np_conv2d_same(np_upscale2d(x), w[::-1, ::-1]), rtol=1e-10, atol=1e-10)
+    assert np.abs(fused - np_conv2d_same(np_upscale2d(x), w)).max() > 0.1
+    symmetric = w + w[::-1, ::-1]
+    np.testing.assert_allclose(np_fused_upscale_conv(x, symmetric), np_conv2d_same(np_upscale2d(x), symmetric),
+                               rtol=1e-10, atol=1e-10)
+    # The same identity between our two torch paths.
+    layers = {f: AdaINLayer("up", 3, 4, 12, w_dim=6, fused=f) for f in (True, False)}
+    _set(layers[True].weight, w.transpose(3, 2, 0, 1))
+    _set(layers[False].weight, w[::-1, ::-1].transpose(3, 2, 0, 1))
+    with torch.no_grad():
+        xt = torch.from_numpy(x.astype(np.float32))
+        torch.testing.assert_close(layers[True]._upscale_conv(xt), layers[False]._upscale_conv(xt), rtol=1e-5, atol=1e-5)
+
+
+def test_stylegan_uses_the_fused_op_from_128px_like_nvidia(fam):
+    if fam.kind != "stylegan":
+        pytest.skip("StyleGAN only")
+    fused = {spec.name: layer.fused for spec, layer in zip(fam.G.style_layers, fam.G.layers.values()) if "Conv0_up" in spec.name}
+    # upscale2d_conv2d: fused_scale='auto' means min(x.shape[2:]) * 2 >= 128
+    assert fused == {f"{r}x{r}/Conv0_up": r >= 128 for r in (8, 16, 32, 64, 128)}
 
 
 @pytest.mark.parametrize("case", ["up", "conv", "torgb"])
