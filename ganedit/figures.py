@@ -38,7 +38,7 @@ def difference_panel(result, size=DISPLAY_SIZE):
     return difference_heatmap(np.kron(result.difference, np.ones((factor, factor))))
 
 
-def _label(image, text):
+def labelled(image, text):
     font = ImageFont.load_default()
     canvas = Image.new("RGB", (image.shape[1], image.shape[0] + 16), "white")
     canvas.paste(Image.fromarray(image), (0, 16))
@@ -46,13 +46,13 @@ def _label(image, text):
     return np.asarray(canvas)
 
 
-def _row(images, gap=4):
+def side_by_side(images, gap=4):
     height = max(i.shape[0] for i in images)
     padded = [np.pad(i, ((0, height - i.shape[0]), (0, gap), (0, 0)), constant_values=255) for i in images]
     return np.concatenate(padded, axis=1)
 
 
-def _column(rows, gap=4):
+def stacked(rows, gap=4):
     width = max(r.shape[1] for r in rows)
     padded = [np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     return np.concatenate(padded, axis=0)
@@ -63,7 +63,7 @@ def edit_strip(result, caption=""):
     panels = [enlarge(result.target), enlarge(result.reference), enlarge(result.result), difference_panel(result)]
     names = ["target", "reference", f"result {caption}".strip(),
              f"difference (In-MSE {result.in_mse:.0f}, Out-MSE {result.out_mse:.0f})"]
-    return _row([_label(p, n) for p, n in zip(panels, names)])
+    return side_by_side([labelled(p, n) for p, n in zip(panels, names)])
 
 
 def edit_grid(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
@@ -76,11 +76,11 @@ def edit_grid(G, catalog, target_seed, reference_seeds, parts, method="sequentia
     for i, part in enumerate(parts):
         results = [edit_prepared(G, catalog, target, r, part, method, epsilon, lam) for r in references]
         if first is None:
-            first = [_label(enlarge(results[0].target), f"target {target_seed}")]
-            first += [_label(enlarge(r.reference), f"reference {s}") for r, s in zip(results, reference_seeds)]
-            rows.append(_row(first))
-        rows.append(_row([_label(np.full_like(enlarge(results[0].target), 255), part)]
-                         + [_label(enlarge(r.result), f"{part} from {s}") for r, s in zip(results, reference_seeds)]))
+            first = [labelled(enlarge(results[0].target), f"target {target_seed}")]
+            first += [labelled(enlarge(r.reference), f"reference {s}") for r, s in zip(results, reference_seeds)]
+            rows.append(side_by_side(first))
+        rows.append(side_by_side([labelled(np.full_like(enlarge(results[0].target), 255), part)]
+                         + [labelled(enlarge(r.result), f"{part} from {s}") for r, s in zip(results, reference_seeds)]))
         if progress:
             progress((i + 1) / len(parts), f"grid row {part}")
-    return _column(rows)
+    return stacked(rows)
