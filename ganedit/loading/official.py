@@ -207,7 +207,7 @@ def load_official(path, device="cpu"):
                 f"{path}: variable {tf_name} has shape {list(variables[tf_name].shape)}, which does not fit "
                 f"{key} {list(state[key].shape)} of the architecture in the file's kwargs"
             )
-        state[key] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+        state[key] = torch.from_numpy(np.array(value, dtype=np.float32, order="C"))
     with torch.no_grad():
         G.load_state_dict(state)
     return G.to(device).eval().requires_grad_(False)
