@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
-from sklearn.cluster import kmeans_plusplus
 
 _EPS = 1e-12
 _INIT_SAMPLE_SIZE = 20_000
@@ -73,6 +72,9 @@ def fit_spherical_kmeans(
     sample = torch.randperm(n_points, generator=generator)[:_INIT_SAMPLE_SIZE]
     sample_points = _unit(vectors[sample.to(vectors.device)].to(device))
     # scikit-learn's (greedy) k-means++ seeding; on unit vectors its squared Euclidean distance is 2 * (1 - cosine).
+    # Imported here: it adds about a second to start-up, and only catalog building needs it.
+    from sklearn.cluster import kmeans_plusplus
+
     seeds, _ = kmeans_plusplus(sample_points.cpu().double().numpy(), k, random_state=seed)
     centroids = _unit(torch.from_numpy(seeds).to(device))
 
