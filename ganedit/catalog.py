@@ -8,7 +8,6 @@ A catalog is stored as catalogs/<model>.safetensors (centroids and M), <model>.j
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .files import atomic_path, write_bytes_atomically
 from .kmeans import assign_clusters, fit_spherical_kmeans
 from .seeds import seed_to_z
 
@@ -145,14 +145,15 @@ class Catalog:
         stem.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"centroids": self.centroids.contiguous()}
         tensors.update({f"M/{name}": m.contiguous() for name, m in self.contributions.items()})
-        _atomic_write(stem.with_suffix(".safetensors"), lambda tmp: save_file(tensors, tmp))
-        _atomic_write_text(stem.with_suffix(".json"), json.dumps(self.metadata(), indent=2))
+        with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+            save_file(tensors, tmp)
+        write_bytes_atomically(stem.with_suffix(".json"), json.dumps(self.metadata(), indent=2).encode())
         self.save_labels(stem)
         self.path = stem
 
     def save_labels(self, path=None):
         stem = _stem(path or self.path or CATALOG_DIR / self.model)
-        _atomic_write_text(Path(f"{stem}.labels.json"), json.dumps(self.labels, indent=2))
+        write_bytes_atomically(Path(f"{stem}.labels.json"), json.dumps(self.labels, indent=2).encode())
 
 
 def _stem(path):
@@ -161,25 +162,6 @@ def _stem(path):
         if path.name.endswith(suffix):
             return path.with_name(path.name[: -len(suffix)])
     return path
-
-
-def _atomic_write(path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _atomic_write_text(path, text):
-    def write(tmp):
-        Path(tmp).write_text(text)
-
-    _atomic_write(path, write)
 
 
 def load_catalog(name_or_path):

@@ -1,10 +1,9 @@
 """python -m ganedit: convert weights, build and label catalogs, make edits, evaluate locality."""
 
 import argparse
+import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from PIL import Image
@@ -14,6 +13,7 @@ from .catalog import build_catalog, load_catalog
 from .edit import METHODS, edit
 from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
+from .files import write_bytes_atomically
 from .figures import edit_grid, edit_strip
 from .loading import MODELS, ModelFileError, WeightsUnavailableError, load_generator, save_generator
 from .metrics import difference_heatmap
@@ -33,23 +33,7 @@ class ProgressBar:
         self.bar.close()
 
 
-def _atomic_bytes(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _png_bytes(image):
-    import io
-
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -97,7 +81,7 @@ def cmd_edit(args):
         result = edit(G, catalog, args.target, args.reference[0], args.part[0], args.method, args.epsilon, args.lam, args.psi)
         image = edit_strip(result, f"({args.part[0]}, {args.method})")
         print(f"In-MSE {result.in_mse:.1f}  Out-MSE {result.out_mse:.1f}  inside share {100 * result.inside_share:.0f}%")
-    _atomic_bytes(args.out, _png_bytes(image))
+    write_bytes_atomically(args.out, _png_bytes(image))
     print(f"wrote {args.out}")
 
 
@@ -110,10 +94,10 @@ def cmd_evaluate(args):
     rows, mean_maps = evaluate(G, catalog, parts, random_pairs(args.pairs, args.seed), steps=args.steps, progress=bar)
     bar.close()
     out = Path(args.out)
-    _atomic_bytes(out / "curves.csv", rows_to_csv(rows).encode())
-    _atomic_bytes(out / "curves.png", plot_curves(rows, G.name))
+    write_bytes_atomically(out / "curves.csv", rows_to_csv(rows).encode())
+    write_bytes_atomically(out / "curves.png", plot_curves(rows, G.name))
     for part, mean_map in mean_maps.items():
-        _atomic_bytes(out / f"mean-difference-{part.replace(' ', '_')}.png", _png_bytes(difference_heatmap(mean_map)))
+        write_bytes_atomically(out / f"mean-difference-{part.replace(' ', '_')}.png", _png_bytes(difference_heatmap(mean_map)))
     print(f"wrote {out}/curves.csv, curves.png and {len(mean_maps)} mean difference maps")
 
 

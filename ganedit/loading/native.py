@@ -4,14 +4,12 @@ Loading it never unpickles anything: safetensors only reads raw tensors, and the
 """
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..files import atomic_path
 from ..networks import build_generator
 from .errors import ModelFileError
 
@@ -21,19 +19,10 @@ FORMAT_VERSION = 1
 
 def save_generator(G, path):
     """Write G's weights and architecture to ``path`` atomically (temp file, then rename)."""
-    path = Path(path)
     header = {"format_version": FORMAT_VERSION, "kind": G.kind, "config": G.config}
     tensors = {name: t.detach().cpu().contiguous() for name, t in G.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(header)})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_header(path):

@@ -10,11 +10,11 @@ Weights are looked for, in order:
 import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import atomic_path
 from .errors import WeightsUnavailableError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -100,10 +100,8 @@ def _sha256(path):
 
 
 def _download(url, destination, expected_sha256, progress):
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+    with atomic_path(destination) as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total, done = int(response.headers.get("Content-Length") or 0), 0
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
@@ -112,10 +110,6 @@ def _download(url, destination, expected_sha256, progress):
                     progress(done / total)
         if expected_sha256 and _sha256(tmp) != expected_sha256:
             raise WeightsUnavailableError(f"{url}: download does not match its known sha256 {expected_sha256}")
-        os.replace(tmp, destination)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return destination
 
 
