@@ -67,9 +67,6 @@ def bench(name, make, device, batches, repeats):
         per_image = [t / batch for t in (mapping, style, synthesis)]
         rows.append((name, device, batch, *per_image, sum(per_image)))
         print(_row(rows[-1]), flush=True)
-    del G
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
     return rows
 
 
@@ -102,6 +99,11 @@ def main():
     print(HEADER)
     for r in rows:
         print(_row(r))
+    # Ratios against the batch-1 baseline measured above, in the same process.
+    for name, device, batch, *_, total in rows:
+        base = next(r[-1] for r in rows if r[0] == name and r[1] == device and r[2] == 1)
+        if batch != 1:
+            print(f"{name} on {device}: batch {batch} costs {total / base:.2f}x batch 1 per image")
 
 
 if __name__ == "__main__":
