@@ -38,13 +38,24 @@ def default_layer(G):
     return next(s.activation for s in G.style_layers if s.resolution == res and s.activation != "4x4/Const")
 
 
-def default_ranges(G):
-    """Starting ranges for epsilon and lambda, scaled from the paper's 20 <= epsilon <= 100 for 512-channel layers."""
-    channels = sum(s.channels for s in G.style_layers) / len(G.style_layers)
-    scale = channels / 512
+def useful_ranges(contributions, threshold=PAPER_THRESHOLD):
+    """Ranges of epsilon and lambda over which edits still change, read off M.
+
+    Beyond the budget that takes every channel with m > threshold (for the most demanding cluster and layer), a
+    larger epsilon changes nothing; beyond lambda = 1 / threshold, every such channel is already saturated.
+    Defaults start at the middle; a model's measured defaults replace them (see the bundled model).
+    """
+    epsilon_max = 0.0
+    for m in contributions.values():
+        for row in m:
+            kept = torch.sort(row[row > threshold], descending=True).values
+            if len(kept):
+                epsilon_max = max(epsilon_max, float((1 - kept).sum()))
+    epsilon_max = math.ceil(epsilon_max * 1.05 * 100) / 100
+    lam_max = 1 / threshold
     return (
-        {"default": round(50 * scale, 2), "min": 0.0, "max": round(120 * scale, 2)},
-        {"default": 5.0, "min": 0.0, "max": 30.0},
+        {"default": round(epsilon_max / 2, 2), "min": 0.0, "max": epsilon_max},
+        {"default": round(lam_max / 4, 2), "min": 0.0, "max": lam_max},
     )
 
 
@@ -261,7 +272,7 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
         done += n
         report(0.6 + 0.4 * done / n_images, "measuring channel contributions")
     contributions = {name: (totals[name] / counts[name]).float().cpu() for name in totals}
-    epsilon, lam = default_ranges(G)
+    epsilon, lam = useful_ranges(contributions)
     return Catalog(
         model=getattr(G, "name", "generator"), fingerprint=getattr(G, "fingerprint", ""), layer=layer, k=k,
         n_images=n_images, seed=seed, truncation_psi=float(psi), centroids=centroids, contributions=contributions,

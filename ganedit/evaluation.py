@@ -68,7 +68,7 @@ def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), s
 
 def rows_to_csv(rows):
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["part", "method", "value", "in_mse", "out_mse"])
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["part", "method", "value", "in_mse", "out_mse"])
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -66,37 +66,49 @@ def ideal_edit(G, target_seed, reference_seed, part):
 
 
 def measure_pairs(G, catalog, pairs, parts, steps):
+    """Rows (part, method, value, in_mse, out_mse, transfer) averaged over pairs, ROI from the renderer's masks."""
     seeds = sorted({s for pair in pairs for s in pair})
     masks = {s: m.numpy() for s, m in zip(seeds, render(torch.cat([z_of(s, G.z_dim) for s in seeds])).masks)}
     prepared = {s: prepare_seed(G, catalog, s) for s in seeds}
-    rows, transfer = [], {}
+    rows = []
     for part in parts:
         part_index = PARTS.index(part)
+        ideal = {pair: ideal_edit(G, *pair, part) for pair in pairs} if part in TRANSFER else {}
         settings = [("sequential", v) for v in sweep_values(catalog, "sequential", steps)]
         settings += [("simultaneous", v) for v in sweep_values(catalog, "simultaneous", steps)]
-        settings.append(("default", None))
         for method, value in settings:
             ins, outs, moved, gap2 = [], [], 0.0, 0.0
             for target, reference in pairs:
-                kwargs = {} if value is None else ({"epsilon": value} if method == "sequential" else {"lam": value})
-                result = edit_prepared(G, catalog, prepared[target], prepared[reference], part,
-                                       "sequential" if method == "default" else method, **kwargs)
+                kwargs = {"epsilon": value} if method == "sequential" else {"lam": value}
+                result = edit_prepared(G, catalog, prepared[target], prepared[reference], part, method, **kwargs)
                 roi = masks[target] == part_index
                 in_mse, out_mse = in_out_mse(result.difference, roi)
                 ins.append(in_mse)
                 outs.append(out_mse)
-                if method == "default" and part in TRANSFER:
+                if ideal:
                     before = mean_lab(result.target, roi)
-                    gap = mean_lab(ideal_edit(G, target, reference, part), roi) - before
+                    gap = mean_lab(ideal[target, reference], roi) - before
                     moved += float(gap @ (mean_lab(result.result, roi) - before))
                     gap2 += float(gap @ gap)
-            row = {"part": part, "method": method, "value": value, "in_mse": float(np.mean(ins)), "out_mse": float(np.mean(outs))}
-            if method == "default":
-                transfer[part] = {"share": moved / gap2 if gap2 else 0.0, "in_mse": row["in_mse"], "out_mse": row["out_mse"],
-                                  "epsilon": catalog.epsilon["default"]}
-            else:
-                rows.append(row)
-    return rows, transfer
+            rows.append({"part": part, "method": method, "value": value, "in_mse": float(np.mean(ins)),
+                         "out_mse": float(np.mean(outs)), "transfer": moved / gap2 if gap2 else float("nan")})
+    return rows
+
+
+def choose_defaults(rows, parts=("eyes", "mouth"), target_share=0.6):
+    """The smallest epsilon whose sequential edits carry at least ``target_share`` of the colour gap for every
+    one of ``parts`` (else the one with the best worst part), and the lambda whose simultaneous edits change the
+    inside of the first part as much."""
+    def share(method, value):
+        return min(r["transfer"] for r in rows if r["method"] == method and r["value"] == value and r["part"] in parts)
+
+    epsilons = sorted({r["value"] for r in rows if r["method"] == "sequential"})
+    good = [e for e in epsilons if share("sequential", e) >= target_share]
+    epsilon = good[0] if good else max(epsilons, key=lambda e: share("sequential", e))
+    in_mse = next(r["in_mse"] for r in rows if r["method"] == "sequential" and r["value"] == epsilon and r["part"] == parts[0])
+    lam = min((r for r in rows if r["method"] == "simultaneous" and r["part"] == parts[0]),
+              key=lambda r: abs(r["in_mse"] - in_mse))["value"]
+    return epsilon, lam
 
 
 def locality_advantage(rows, part):
@@ -113,6 +125,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", default="docs")
+    parser.add_argument("--store-defaults", action="store_true", help="write the chosen epsilon and lambda into the catalog")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,11 +145,17 @@ def main():
     summary["iou"] = {p: round(v, 3) for p, v in part_ious(catalog.labels, maps, masks).items()}
 
     pairs = [(t + SEED_OFFSET, r + SEED_OFFSET) for t, r in random_pairs(args.pairs, PAIR_SEED)]
-    rows, transfer = measure_pairs(G, catalog, pairs, ["eyes", "mouth", "hair"], args.steps)
+    rows = measure_pairs(G, catalog, pairs, ["eyes", "mouth", "hair"], args.steps)
     (out / "cartoon-fig7.csv").write_text(rows_to_csv(rows))
     (out / "cartoon-fig7.png").write_bytes(plot_curves(rows, "cartoon-faces (ground-truth ROI)"))
     summary["fig7_out_mse_ratio_sequential_vs_simultaneous"] = {p: locality_advantage(rows, p) for p in ["eyes", "mouth", "hair"]}
-    summary["transfer_at_default"] = transfer
+    epsilon, lam = choose_defaults(rows)
+    summary["chosen_defaults"] = {"epsilon": epsilon, "lam": lam}
+    summary["at_default_epsilon"] = {r["part"]: {k: round(r[k], 3) for k in ("in_mse", "out_mse", "transfer")}
+                                     for r in rows if r["method"] == "sequential" and r["value"] == epsilon}
+    if args.store_defaults:
+        catalog.epsilon["default"], catalog.lam["default"] = epsilon, lam
+        catalog.save(catalog.path)
 
     figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], ["eyes", "mouth", "hair"])
     Image.fromarray(figure).save(out / "cartoon-grid.png")
