@@ -67,8 +67,8 @@ def labelled_catalog(G, layer, k, n_images, masks, activations):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", nargs="+", default=["16x16/Conv1", "32x32/Conv0_up", "32x32/Conv1"])
-    parser.add_argument("--k", nargs="+", type=int, default=[12, 16, 20])
+    parser.add_argument("--layers", nargs="+", default=["16x16/Conv1", "32x32/Conv0_up", "32x32/Conv1", "64x64/Conv0_up"])
+    parser.add_argument("--k", nargs="+", type=int, default=[12, 20, 32])
     parser.add_argument("--n-images", type=int, default=300)
     parser.add_argument("--out", default=None, help="catalog path stem (default catalogs/cartoon-faces)")
     args = parser.parse_args()

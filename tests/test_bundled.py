@@ -1,0 +1,67 @@
+"""The committed bundled model and its catalog.
+
+tests/data/cartoon-faces-sample.png holds seeds 0-3 of the committed weights side by side. After retraining,
+regenerate it with:
+    python -c "import numpy, torch, ganedit; from PIL import Image; from ganedit.imaging import to_uint8; \
+G = ganedit.load_generator('cartoon-faces'); \
+z = torch.cat([torch.from_numpy(ganedit.seed_to_z(s, G.z_dim)) for s in range(4)]); \
+Image.fromarray(numpy.concatenate(list(to_uint8(G(z))), 1)).save('tests/data/cartoon-faces-sample.png')"
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganedit
+from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
+from ganedit.bundled.renderer import render
+from ganedit.imaging import to_uint8
+
+DATA = Path(__file__).with_name("data")
+WEIGHTS = Path(ganedit.__file__).parent / "bundled" / "cartoon-faces.safetensors"
+
+
+@pytest.fixture(scope="module")
+def G():
+    return ganedit.load_generator("cartoon-faces")
+
+
+def seeds_z(G, seeds):
+    return torch.cat([torch.from_numpy(ganedit.seed_to_z(s, G.z_dim)) for s in seeds])
+
+
+def test_committed_weights_are_small_and_load_as_stylegan2(G):
+    assert WEIGHTS.stat().st_size <= 10 * 2**20
+    assert (G.kind, G.resolution, G.z_dim) == ("stylegan2", 64, 32)
+    assert G.info.name == "cartoon-faces" and ganedit.availability("cartoon-faces")[0] == "ready"
+
+
+def test_committed_weights_reproduce_the_stored_sample(G):
+    stored = np.asarray(Image.open(DATA / "cartoon-faces-sample.png").convert("RGB")).astype(int)
+    with torch.no_grad():
+        now = np.concatenate(list(to_uint8(G(seeds_z(G, range(4))))), 1).astype(int)
+    # a uint8 step of rounding may differ between CPUs' float kernels, nothing more
+    assert np.abs(now - stored).max() <= 2 and np.abs(now - stored).mean() < 0.05
+
+
+@torch.no_grad()
+def test_generator_reproduces_its_renderer_on_unseen_seeds(G):
+    z = seeds_z(G, range(200_000, 200_032))
+    generated, rendered = to_uint8(G(z)).astype(float), to_uint8(render(z).images).astype(float)
+    mae = np.abs(generated - rendered).mean()
+    baseline = np.abs(rendered - rendered.mean(0)).mean()
+    assert mae < 0.25 * baseline, (mae, baseline)
+
+
+def test_committed_catalog_fits_the_weights_and_its_parts_are_the_renderers(G):
+    catalog = ganedit.load_catalog("cartoon-faces")
+    catalog.check_fits(G)
+    assert {"eyes", "mouth", "hair", "face", "background"} <= set(catalog.parts)
+    masks, activations = ground_truth(G, list(HELD_OUT_SEEDS)[:40])
+    _, maps = cluster_part_overlap(catalog, masks, activations)
+    ious = part_ious(catalog.labels, maps, masks)
+    for part in ("eyes", "mouth", "hair", "face", "background"):
+        assert ious[part] >= 0.6, (part, ious)
