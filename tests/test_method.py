@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from official_files import write_stylegan2_pickle, write_stylegan_pickle
 
 import ganedit
 from ganedit.catalog import _crop_mask
@@ -199,3 +200,17 @@ def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
         assert run.returncode != 0 and not out.exists()
         assert "error" in run.stderr
         assert not list(tmp_path.glob(".bad.png*"))
+
+
+@pytest.mark.parametrize("kind", ["stylegan", "stylegan2"])
+def test_end_to_end_on_tiny_official_files(kind, tmp_path):
+    path = tmp_path / f"{kind}.pkl"
+    (write_stylegan_pickle if kind == "stylegan" else write_stylegan2_pickle)(path)
+    G = ganedit.load_generator(path)
+    catalog = ganedit.build_catalog(G, k=4, n_images=6, batch_size=3)
+    catalog.rename([0], "part")
+    catalog.check_fits(G)
+    result = ganedit.edit(G, catalog, 0, 1, "part", "sequential", epsilon=catalog.epsilon["max"])
+    assert result.result.shape == (G.resolution, G.resolution, 3)
+    assert not np.array_equal(result.result, result.target)
+    assert np.array_equal(ganedit.edit(G, catalog, 0, 1, "part", epsilon=0.0).result, result.target)
