@@ -191,8 +191,8 @@ def compute_edit(model, target, reference, part, method, epsilon, lam, psi, thre
     result = service.edit(model, target, reference, part, method, epsilon, lam, psi, threshold)
     overlays = None
     if overlay:
-        prepared = [service.prepared(model, seed, psi) for seed in (target, reference)]
-        overlays = [ganedit.cluster_overlay(p.image, p.cluster_map.cpu().numpy()) for p in prepared]
+        G, _ = service.model(model)
+        overlays = [ganedit.seed_overlay(G, service.prepared(model, seed, psi)) for seed in (target, reference)]
     return result, overlays
 
 

@@ -4,6 +4,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .edit import edit_prepared, prepare_seed
+from .imaging import crop_rows
 from .metrics import difference_heatmap
 
 DISPLAY_SIZE = 256
@@ -30,6 +31,12 @@ def cluster_overlay(image, cluster_map, alpha=0.55):
     cols = (np.arange(image.shape[1]) / factor_x).astype(int)
     colours = cluster_palette(int(labels.max()) + 1)[labels[rows][:, cols]]
     return (image * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def seed_overlay(G, prepared):
+    """A prepared seed's picture with its cluster map over it, cropped for display like the edit panels."""
+    overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy())
+    return crop_rows(overlay, getattr(getattr(G, "info", None), "crop", None), G.resolution)
 
 
 def difference_panel(result, size=DISPLAY_SIZE):

@@ -214,3 +214,17 @@ def test_end_to_end_on_tiny_official_files(kind, tmp_path):
     assert result.result.shape == (G.resolution, G.resolution, 3)
     assert not np.array_equal(result.result, result.target)
     assert np.array_equal(ganedit.edit(G, catalog, 0, 1, "part", epsilon=0.0).result, result.target)
+
+
+def test_display_crop_applies_to_edits_and_overlays():
+    from ganedit.loading import ModelInfo
+
+    G, catalog = small_model("stylegan2")
+    G.info = ModelInfo(name="banded", title="", kind="stylegan2", resolution=64, crop=(16, 48), truncation_psi=1.0,
+                       license="")
+    result = ganedit.edit(G, catalog, 1, 2, "eyes", epsilon=3.0)
+    assert result.target.shape == result.result.shape == (32, 64, 3)
+    assert result.difference.shape == result.roi.shape == (32, 64)
+    overlay = ganedit.seed_overlay(G, ganedit.prepare_seed(G, catalog, 1))
+    assert overlay.shape == (32, 64, 3)
+    assert not np.array_equal(overlay, result.target)
