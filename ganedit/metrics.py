@@ -109,7 +109,7 @@ def difference_heatmap(error, vmax: float | None = None) -> np.ndarray:
     height, width = error.shape
     heat = _colorize(np.clip(error / vmax, 0.0, 1.0))
 
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=max(10, height // 20))
     ticks = [0.0, vmax / 2, vmax]
     labels = [f"{t:.3g}" for t in ticks]
     text_width = max(int(np.ceil(font.getlength(label))) for label in labels)
@@ -119,9 +119,10 @@ def difference_heatmap(error, vmax: float | None = None) -> np.ndarray:
     text_left = bar_left + bar_width + tick_length + margin
     legend_width = text_left + text_width + margin
 
-    # The bar leaves half a text line free at each end so the labels fit.
+    # The bar leaves half a text line free at each end so the labels fit, and a tenth of the height free at
+    # the top, where viewers put their buttons.
     pad = min(text_height // 2 + 1, max((height - 2) // 2, 0))
-    bar_top, bar_bottom = pad, height - 1 - pad
+    bar_top, bar_bottom = max(pad, height // 10), height - 1 - pad
     rows = np.arange(bar_top, bar_bottom + 1)
     fraction = 1.0 - (rows - bar_top) / max(bar_bottom - bar_top, 1)
 
