@@ -28,7 +28,7 @@ def random_pairs(n_pairs, seed=0, max_seed=1_000_000):
 def sweep_values(catalog, method, steps=6):
     """The parameter values a curve runs over: epsilon across the catalog's range, lambda across its range."""
     spec = catalog.epsilon if method == "sequential" else catalog.lam
-    return [float(v) for v in np.linspace(spec["min"], spec["max"], steps + 1)[1:]]
+    return [round(float(v), 3) for v in np.linspace(spec["min"], spec["max"], steps + 1)[1:]]
 
 
 def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), steps=6, roi_for=None, progress=None):
