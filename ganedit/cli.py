@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from .catalog import build_catalog, load_catalog
+from .catalog import CATALOG_DIR, build_catalog, load_catalog
 from .edit import METHODS, edit
 from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
@@ -56,13 +56,16 @@ def cmd_convert(args):
 
 def cmd_catalog(args):
     G = load_generator(args.model)
+    stem = Path(args.out) if args.out else CATALOG_DIR / G.name
+    if stem.with_suffix(".json").exists() and not args.force:
+        raise ValueError(f"{stem}.json exists (its part names would be lost); pass --force to replace it, or --out")
     bar = ProgressBar("catalog")
     catalog = build_catalog(G, layer=args.layer, k=args.k, n_images=args.n_images, seed=args.seed,
                             batch_size=args.batch_size, progress=bar)
     bar.close()
     if args.auto_faces:
         catalog.labels = auto_label_faces(G, catalog)
-    catalog.save(args.out)
+    catalog.save(stem)
     print(f"wrote catalog {catalog.path} (layer {catalog.layer}, k={catalog.k}); parts: {', '.join(catalog.parts)}")
 
 
@@ -134,6 +137,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--auto-faces", action="store_true", help="name eyes/nose/mouth/background clusters by position (aligned faces)")
     p.add_argument("--out", help="path stem (default catalogs/<model>)")
+    p.add_argument("--force", action="store_true", help="replace an existing catalog")
     p.set_defaults(run=cmd_catalog)
 
     p = commands.add_parser("label", help="name clusters of a catalog as a part")

@@ -191,6 +191,10 @@ def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "strip.png").width > 3 * 256
+    labels_before = (tmp_path / "cat.labels.json").read_text()
+    kept = run_cli("catalog", "--model", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "cat"), "--k", "3")
+    assert kept.returncode != 0 and "--force" in kept.stderr
+    assert (tmp_path / "cat.labels.json").read_text() == labels_before
     for bad in (["--target", "-1"], ["--target", str(2**32)], ["--part", "wheels"], ["--epsilon", "nan"]):
         args = {"--target": "1", "--part": "eyes", "--epsilon": "3"}
         args[bad[0]] = bad[1]
