@@ -9,13 +9,21 @@ from .loading import (
     MODELS, ModelFileError, WeightsUnavailableError, availability, load_generator, model_info, save_generator,
 )
 from .catalog import Catalog, build_catalog, default_layer, load_catalog
-from .edit import METHODS, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
-from .figures import cluster_overlay, difference_panel, edit_grid, edit_strip, enlarge, seed_overlay
-from .metrics import difference_heatmap, in_out_mse, inside_share, lab_squared_error
+from .edit import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
+from .figures import (
+    cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge, seed_overlay,
+)
+from .metrics import (
+    DIFFERENCE_SCALE, difference_heatmap, heatmap, heatmap_colours, in_out_mse, inside_share, lab_squared_error,
+    percentile_scale,
+)
 from .networks import Generator, StyleLayer, Styles
-from .query import global_query, sequential_query, simultaneous_query
+from .query import DEFAULT_THRESHOLD, THRESHOLD_RANGE, global_query, sequential_query, simultaneous_query
+from .request import (
+    FIELDS as REQUEST_FIELDS, MAX_GRID_PARTS, MAX_GRID_REFERENCES, EditRequest, GridRequest, RequestError, lam_range,
+)
 from .seeds import MAX_SEED, seed_to_z
-from .service import EditService
+from .service import EditService, ModelUnavailableError
 
 __all__ = [
     # models and their files
@@ -23,10 +31,14 @@ __all__ = [
     "load_generator", "model_info", "save_generator", "seed_to_z", "MAX_SEED",
     # the method
     "Catalog", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
-    "simultaneous_query", "METHODS", "transfer", "edit", "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared",
+    "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",
+    "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared",
+    # requests: what the app, its API and share links speak
+    "EditRequest", "GridRequest", "RequestError", "REQUEST_FIELDS", "MAX_GRID_PARTS", "MAX_GRID_REFERENCES", "lam_range",
     # metrics and pictures
-    "difference_heatmap", "in_out_mse", "inside_share", "lab_squared_error", "cluster_overlay", "seed_overlay",
-    "difference_panel", "edit_grid", "edit_strip", "enlarge",
+    "DIFFERENCE_SCALE", "difference_heatmap", "heatmap", "heatmap_colours", "percentile_scale", "in_out_mse",
+    "inside_share", "lab_squared_error", "cluster_overlay", "cluster_palette", "seed_overlay", "difference_panel",
+    "difference_picture", "edit_grid", "edit_strip", "enlarge",
     # serving
-    "EditService",
+    "EditService", "ModelUnavailableError",
 ]

@@ -1,27 +1,42 @@
 """Semantic catalogs (paper Sec. 3.1): spherical k-means clusters of one layer's activations, and for every
 style layer the contribution M[cluster, channel] of each channel to each cluster (Eq. 1).
 
-A catalog is stored as catalogs/<model>.safetensors (centroids and M), <model>.json (metadata) and
-<model>.labels.json (part name -> cluster ids, edited by hand or by `python -m ganedit label`).
+A catalog is one file, catalogs/<model>.safetensors: centroids and M as tensors, and in the safetensors header
+(key ``ganedit_catalog``) its metadata, a build id (a hash of tensors and metadata) and the part names it was
+saved with. Written atomically, it is always one whole build. The part names people edit live beside it in
+<model>.labels.json, {"catalog": <build id>, "parts": {name: [cluster ids]}} (by hand, `python -m ganedit label`
+or ``Catalog.rename`` + ``save_labels``); they are used only with the build they name, since the same cluster id
+is another region in another build.
+
+Loading checks everything against everything else and refuses what does not fit with a ValueError that names
+the file. Catalogs of ganedit 0.1 (tensors, <model>.json and plain labels, written one after another) are
+refused too; `python -m ganedit upgrade-catalog NAME` converts one, keeping its numbers and part names.
 """
 
+import hashlib
 import json
 import math
+import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
-from .files import atomic_path, write_bytes_atomically
+from .files import atomic_path, safe_name, write_bytes_atomically
 from .kmeans import assign_clusters, fit_spherical_kmeans
 from .seeds import seed_to_z
 
-CATALOG_DIR = Path(os.environ.get("GANEDIT_CATALOG_DIR", Path(__file__).resolve().parent.parent / "catalogs"))
+CATALOG_DIR = Path(os.environ.get("GANEDIT_CATALOG_DIR") or Path(__file__).resolve().parent.parent / "catalogs")
 PAPER_THRESHOLD = 0.1  # rho / (1 + rho) in the paper
+FORMAT = 2  # 1: the three files of ganedit 0.1
+HEADER_KEY = "ganedit_catalog"
+PART_NAME = re.compile(r"[\w\- ]{1,40}")  # also a file name once spaces become '_' (evaluate's maps)
 
 
 def default_layer(G):
@@ -97,19 +112,17 @@ class Catalog:
         return [m[ids].sum(0).clamp(0, 1) for m in self.contributions.values()]
 
     def rename(self, ids, name):
-        """Give clusters ``ids`` the part name ``name`` (taking them away from any other part)."""
-        ids = sorted(set(int(i) for i in ids))
-        if not name or not name.strip() or name.startswith("cluster "):
-            raise ValueError("a part name must be non-empty and must not start with 'cluster '")
-        bad = [i for i in ids if not 0 <= i < self.k]
-        if not ids or bad:
-            raise ValueError(f"cluster ids must be between 0 and {self.k - 1}, got {ids or 'none'}")
+        """Give clusters ``ids`` (a list of ints) the part name ``name``, taking them away from any other part."""
+        name = name.strip() if isinstance(name, str) else name
+        _check_part_name(name)
+        _check_ids(ids, self.k)
+        ids = sorted(int(i) for i in ids)
         labels = {}
         for part, members in self.labels.items():
             rest = [i for i in members if i not in ids]
             if rest and part != name:
                 labels[part] = rest
-        labels[name.strip()] = ids
+        labels[name] = ids
         self.labels = labels
 
     # ---- cluster maps ------------------------------------------------------------------------------------
@@ -144,29 +157,53 @@ class Catalog:
 
     def metadata(self):
         return {
-            "model": self.model, "fingerprint": self.fingerprint, "layer": self.layer, "k": self.k,
+            "format": FORMAT, "model": self.model, "fingerprint": self.fingerprint, "layer": self.layer, "k": self.k,
             "n_images": self.n_images, "seed": self.seed, "truncation_psi": self.truncation_psi,
             "epsilon": self.epsilon, "lam": self.lam, "crop": list(self.crop) if self.crop else None,
             "ganedit_version": self.version, "style_layers": list(self.contributions),
         }
 
+    def _tensors(self):
+        tensors = {"centroids": self.centroids, **{f"M/{name}": m for name, m in self.contributions.items()}}
+        return {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+
+    @property
+    def build(self):
+        """The build id: a hash of tensors and metadata, what labels.json's cluster ids are tied to."""
+        digest = hashlib.sha256(json.dumps(self.metadata(), sort_keys=True).encode())
+        for name, t in sorted(self._tensors().items()):
+            digest.update(f"\0{name}\0{t.dtype}\0{list(t.shape)}\0".encode())
+            digest.update(t.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
     def save(self, path=None):
-        """Write <stem>.safetensors, <stem>.json and <stem>.labels.json, each atomically."""
-        stem = _stem(path or CATALOG_DIR / self.model)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"centroids": self.centroids.contiguous()}
-        tensors.update({f"M/{name}": m.contiguous() for name, m in self.contributions.items()})
-        with atomic_path(stem.with_suffix(".safetensors")) as tmp:
-            save_file(tensors, tmp)
-        write_bytes_atomically(stem.with_suffix(".json"), json.dumps(self.metadata(), indent=2).encode())
-        self.save_labels(stem)
+        """Write <stem>.safetensors (tensors, metadata, part names), then <stem>.labels.json; each atomically.
+
+        The catalog file records the build named by the labels.json it is about to replace, so that a save stopped
+        between the two writes is recognised on load: that labels.json then gives way to the part names inside
+        the new file.
+        """
+        stem = _stem(path or CATALOG_DIR / safe_name(self.model))
+        labels = _checked_labels(self.labels, self.k)
+        header = {**self.metadata(), "build": self.build, "replaces_labels_of": _labels_build(stem), "labels": labels}
+        with atomic_path(catalog_file(stem)) as tmp:
+            save_file(self._tensors(), tmp, metadata={HEADER_KEY: json.dumps(header)})
         self.path = stem
+        self.save_labels(stem)
 
     def save_labels(self, path=None):
-        stem = _stem(path or self.path or CATALOG_DIR / self.model)
-        write_bytes_atomically(Path(f"{stem}.labels.json"), json.dumps(self.labels, indent=2).encode())
+        """Write the part names to <stem>.labels.json atomically, for this build only.
+
+        Refused when <stem>.safetensors holds another build (or none): the ids would name other regions there.
+        """
+        stem = _stem(path or self.path or CATALOG_DIR / safe_name(self.model))
+        labels, build = _checked_labels(self.labels, self.k), self.build
+        if _build_in(catalog_file(stem)) != build:
+            raise ValueError(f"{catalog_file(stem)} does not hold this catalog (build {build}); save the catalog first")
+        write_bytes_atomically(_labels_file(stem), json.dumps({"catalog": build, "parts": labels}, indent=2).encode())
 
 
+# ---- files ---------------------------------------------------------------------------------------------------
 def _stem(path):
     path = Path(path)
     for suffix in (".labels.json", ".safetensors", ".json"):
@@ -175,31 +212,225 @@ def _stem(path):
     return path
 
 
-def load_catalog(name_or_path):
-    """A catalog from a path (any of its files, or the stem) or a model name looked up in catalogs/."""
-    stem = _stem(name_or_path)
-    if not stem.with_suffix(".json").exists():
-        stem = CATALOG_DIR / str(name_or_path)
-    if not stem.with_suffix(".json").exists():
-        raise FileNotFoundError(
-            f"no catalog {name_or_path!r}: looked for {stem}.json; build one with `python -m ganedit catalog --model NAME`"
-        )
+def catalog_file(path):
+    """The file that holds the catalog at ``path`` (its stem or any of its files)."""
+    stem = _stem(path)
+    return stem.with_name(f"{stem.name}.safetensors")
+
+
+def _labels_file(stem):
+    return stem.with_name(f"{stem.name}.labels.json")
+
+
+def _locate(name_or_path, suffix=".safetensors"):
+    """The stem of a catalog given as a path (its stem or any of its files) or as a bare name.
+
+    A bare name is looked for in CATALOG_DIR before the current folder: weights files end in .safetensors too, so
+    ./<model>.safetensors may well be the model's weights.
+    """
+    path = _stem(name_or_path)
+    places = [CATALOG_DIR / path.name, path] if str(path) == path.name else [path]
+    for stem in places:
+        if stem.with_name(stem.name + suffix).exists():
+            return stem
+    raise FileNotFoundError(
+        f"no catalog {name_or_path!r}: looked for {' and '.join(f'{p}{suffix}' for p in places)}; "
+        "build one with `python -m ganedit catalog --model NAME`"
+    )
+
+
+def _refused(file, problem, model=None, fix=""):
+    """The ValueError for a catalog that can't be used: its file, what is wrong, and how to repair it."""
+    model = model if isinstance(model, str) and re.fullmatch(r"[\w.\-]{1,80}", model) else "NAME"  # shown as a command
+    return ValueError(
+        f"catalog file {file} is refused: {problem}. To repair it: {fix}rebuild the catalog with "
+        f"`python -m ganedit catalog --model {model} --force`."
+    )
+
+
+def _read(file):
+    """(the text of our header entry, or None, and the tensors) of a safetensors file."""
     try:
-        meta = json.loads(stem.with_suffix(".json").read_text())
-        tensors = load_file(str(stem.with_suffix(".safetensors")))
-        labels_file = Path(f"{stem}.labels.json")
-        labels = json.loads(labels_file.read_text()) if labels_file.exists() else {}
-        contributions = {name: tensors[f"M/{name}"] for name in meta["style_layers"]}
-        return Catalog(
-            model=meta["model"], fingerprint=meta["fingerprint"], layer=meta["layer"], k=meta["k"],
-            n_images=meta["n_images"], seed=meta["seed"], truncation_psi=meta["truncation_psi"],
-            centroids=tensors["centroids"], contributions=contributions,
-            labels={part: [int(i) for i in ids] for part, ids in labels.items()},
-            epsilon=meta["epsilon"], lam=meta["lam"], crop=tuple(meta["crop"]) if meta.get("crop") else None,
-            version=meta.get("ganedit_version", "?"), path=stem,
-        )
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"catalog {stem} is unreadable or incomplete: {err!r}") from None
+        with safe_open(file, "pt") as f:
+            return (f.metadata() or {}).get(HEADER_KEY), {name: f.get_tensor(name) for name in f.keys()}
+    except (OSError, SafetensorError) as err:
+        raise _refused(file, f"it is not readable safetensors data ({err})") from None
+
+
+def _labels_build(stem):
+    """The build id that <stem>.labels.json names, or None (no such file, unreadable, or ganedit 0.1's)."""
+    try:
+        doc = json.loads(_labels_file(stem).read_text())
+        return doc["catalog"] if isinstance(doc, dict) and isinstance(doc.get("catalog"), str) else None
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _build_in(file):
+    """The build id of the catalog in ``file``, or None (no file, not a current catalog, unreadable)."""
+    try:
+        with safe_open(file, "pt") as f:
+            return json.loads((f.metadata() or {})[HEADER_KEY])["build"]
+    except (OSError, SafetensorError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _unique_keys(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a name appears twice: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+    return dict(pairs)
+
+
+def _parse_json(text):
+    """JSON whose objects name each thing once (a second "eyes" must not silently win); too deep is malformed too."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"it is not valid JSON ({str(err) or 'nested too deeply'})") from None
+
+
+# ---- checks (each raises a ValueError saying what is wrong) -------------------------------------------------
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_part_name(name):
+    plain = isinstance(name, str) and PART_NAME.fullmatch(name) and name == name.strip()
+    if not plain or name.startswith("cluster "):
+        raise ValueError(f"part name {name!r} is not 1 to 40 letters, digits, spaces, '-' or '_' (no space at either "
+                         "end, and not starting with 'cluster ', which names unnamed clusters)")
+
+
+def _check_ids(ids, k):
+    if (not isinstance(ids, (list, tuple)) or not ids or not all(_is_int(i) and 0 <= i < k for i in ids)
+            or len(set(ids)) != len(ids)):
+        raise ValueError(f"cluster ids must be a non-empty list of distinct integers from 0 to {k - 1}, got {ids!r}")
+
+
+def _checked_labels(parts, k):
+    """part name -> sorted cluster ids, after checking names and ids: each cluster belongs to one part at most."""
+    if not isinstance(parts, dict):
+        raise ValueError(f"the part names must be an object of name -> cluster ids, got {parts!r}")
+    seen = []
+    for name, ids in parts.items():
+        _check_part_name(name)
+        _check_ids(ids, k)
+        seen += ids
+    repeated = sorted(set(i for i in seen if seen.count(i) > 1))
+    if repeated:
+        raise ValueError(f"clusters {repeated} are given to more than one part")
+    return {name: sorted(int(i) for i in ids) for name, ids in parts.items()}
+
+
+def _check_range(name, spec):
+    values = [spec.get(key) if isinstance(spec, dict) else None for key in ("min", "default", "max")]
+    if not all(map(_is_number, values)) or sorted(values) != values:
+        raise ValueError(f"{name} must be {{'min', 'default', 'max'}}: finite numbers in that order, got {spec!r}")
+
+
+FIELDS = dict(model=str, fingerprint=str, layer=str, k=int, n_images=int, seed=int, truncation_psi=float,
+              epsilon=dict, lam=dict, style_layers=list, ganedit_version=str)
+
+
+def _checked_catalog(meta, tensors):
+    """A Catalog (without part names) from metadata and tensors, once each agrees with the other."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"its metadata is not an object: {meta!r}")
+    for name, kind in FIELDS.items():
+        value = meta.get(name)
+        if not (_is_number(value) if kind is float else isinstance(value, kind) and not isinstance(value, bool)):
+            raise ValueError(f"metadata {name!r} must be {kind.__name__}, got {value!r}")
+    k, layers, crop = meta["k"], meta["style_layers"], meta.get("crop")
+    if k < 1 or not layers or not all(isinstance(n, str) for n in layers) or len(set(layers)) != len(layers):
+        raise ValueError(f"k = {k!r} or the style layers {layers!r} are not usable")
+    _check_range("epsilon", meta["epsilon"])
+    _check_range("lam", meta["lam"])
+    rows = isinstance(crop, list) and len(crop) == 2 and all(map(_is_int, crop)) and 0 <= crop[0] < crop[1]
+    if crop is not None and not rows:
+        raise ValueError(f"crop must be null or [first row, end row], got {crop!r}")
+    expected = {"centroids", *(f"M/{name}" for name in layers)}
+    if set(tensors) != expected:
+        raise ValueError(f"its tensors do not match its style layers: missing {sorted(expected - set(tensors))}, "
+                         f"unexpected {sorted(set(tensors) - expected)}")
+    for name, t in tensors.items():
+        if t.dtype != torch.float32 or t.dim() != 2 or t.shape[0] != k or not torch.isfinite(t).all():
+            raise ValueError(f"tensor {name} must be finite float32 [k = {k}, channels], got {t.dtype} {list(t.shape)}")
+        if name != "centroids" and (t < 0).any():
+            raise ValueError(f"tensor {name} holds negative contributions")
+    return Catalog(
+        model=meta["model"], fingerprint=meta["fingerprint"], layer=meta["layer"], k=k, n_images=meta["n_images"],
+        seed=meta["seed"], truncation_psi=meta["truncation_psi"], centroids=tensors["centroids"],
+        contributions={name: tensors[f"M/{name}"] for name in layers}, epsilon=meta["epsilon"], lam=meta["lam"],
+        crop=tuple(crop) if crop else None, version=meta["ganedit_version"],
+    )
+
+
+# ---- loading -------------------------------------------------------------------------------------------------
+def load_catalog(name_or_path):
+    """A catalog from a path (its stem or any of its files) or a model name (CATALOG_DIR, then the current folder)."""
+    stem = _locate(name_or_path)
+    file = catalog_file(stem)
+    text, tensors = _read(file)
+    if text is None and Path(f"{stem}.json").exists():
+        raise _refused(file, "it is a catalog of ganedit 0.1, whose three files could mix two builds",
+                       fix=f"convert it, keeping its part names, with `python -m ganedit upgrade-catalog {stem}`, or ")
+    header = None
+    try:
+        header = _parse_json(text or "null")
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"its header has no '{HEADER_KEY}' object of format {FORMAT}")
+        catalog = _checked_catalog(header, tensors)
+        if header.get("build") != catalog.build:
+            raise ValueError(f"its build id {header.get('build')!r} does not match its content, "
+                             f"build {catalog.build} (edited or damaged)")
+        catalog.labels = _checked_labels(header.get("labels"), catalog.k)
+    except ValueError as err:
+        raise _refused(file, err, header.get("model") if isinstance(header, dict) else None) from None
+    catalog.labels = _labels_for(catalog, stem, header.get("replaces_labels_of"))
+    catalog.path = stem
+    return catalog
+
+
+def _labels_for(catalog, stem, replaced):
+    """The part names of a loaded catalog: labels.json's when made for this build, else those saved inside it."""
+    file = _labels_file(stem)
+    if not file.exists():
+        return catalog.labels
+    fix = f"correct or delete {file.name} (the part names saved in the catalog file are then used), or "
+    try:
+        doc = _parse_json(file.read_text())
+        if not isinstance(doc, dict) or set(doc) != {"catalog", "parts"}:
+            raise ValueError('it is not {"catalog": build id, "parts": {name: [cluster ids]}} '
+                             "(the labels of ganedit 0.1 name no build)")
+        if doc["catalog"] == catalog.build:
+            return _checked_labels(doc["parts"], catalog.k)
+        if replaced is not None and doc["catalog"] == replaced:
+            return catalog.labels  # a save stopped after writing the catalog file, before its labels
+        raise ValueError(f"it was made for catalog build {doc['catalog']!r}, not for {catalog_file(stem).name}, "
+                         f"build {catalog.build}: its cluster ids would name other regions")
+    except (OSError, ValueError) as err:
+        raise _refused(file, err, catalog.model, fix) from None
+
+
+def upgrade_catalog(name_or_path):
+    """Convert a catalog of ganedit 0.1 (<stem>.safetensors, <stem>.json, plain <stem>.labels.json) to the current
+    format, keeping its numbers and part names; <stem>.json is removed once the new files are written."""
+    stem = _locate(name_or_path, ".json")
+    old, labels_file = Path(f"{stem}.json"), _labels_file(stem)
+    try:
+        catalog = _checked_catalog(_parse_json(old.read_text()), load_file(str(catalog_file(stem))))
+        labels = _parse_json(labels_file.read_text()) if labels_file.exists() else {}
+        catalog.labels = _checked_labels(labels, catalog.k)
+    except (OSError, SafetensorError, ValueError) as err:
+        raise _refused(old, f"it is not a whole catalog of ganedit 0.1 ({err})") from None
+    catalog.save(stem)
+    old.unlink()
+    return catalog
 
 
 def _crop_mask(crop, resolution, size, device):

@@ -1,4 +1,4 @@
-"""python -m ganedit: convert weights, build and label catalogs, make edits, evaluate locality."""
+"""python -m ganedit: convert weights, build, label and upgrade catalogs, make edits, evaluate locality."""
 
 import argparse
 import io
@@ -9,11 +9,11 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from .catalog import CATALOG_DIR, build_catalog, load_catalog
+from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog, upgrade_catalog
 from .edit import METHODS, edit
 from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
-from .files import write_bytes_atomically
+from .files import safe_name, write_bytes_atomically
 from .figures import edit_grid, edit_strip
 from .loading import MODELS, ModelFileError, WeightsUnavailableError, load_generator, save_generator
 from .metrics import difference_heatmap
@@ -41,7 +41,7 @@ def _png_bytes(image):
 
 def _model_and_catalog(args):
     G = load_generator(args.model)
-    catalog = load_catalog(args.catalog or G.name)
+    catalog = load_catalog(args.catalog or CATALOG_DIR / safe_name(G.name))
     catalog.check_fits(G)
     return G, catalog
 
@@ -56,9 +56,9 @@ def cmd_convert(args):
 
 def cmd_catalog(args):
     G = load_generator(args.model)
-    stem = Path(args.out) if args.out else CATALOG_DIR / G.name
-    if stem.with_suffix(".json").exists() and not args.force:
-        raise ValueError(f"{stem}.json exists (its part names would be lost); pass --force to replace it, or --out")
+    stem = Path(args.out) if args.out else CATALOG_DIR / safe_name(G.name)
+    if catalog_file(stem).exists() and not args.force:
+        raise ValueError(f"{catalog_file(stem)} exists (its part names would be lost); pass --force to replace it, or --out")
     bar = ProgressBar("catalog")
     catalog = build_catalog(G, layer=args.layer, k=args.k, n_images=args.n_images, seed=args.seed,
                             batch_size=args.batch_size, progress=bar)
@@ -74,6 +74,12 @@ def cmd_label(args):
     catalog.rename(args.clusters, args.name)
     catalog.save_labels()
     print(f"{catalog.path}.labels.json: {json.dumps(catalog.labels)}")
+
+
+def cmd_upgrade_catalog(args):
+    catalog = upgrade_catalog(args.catalog)
+    print(f"converted {catalog.path} to {catalog_file(catalog.path)} and {catalog.path}.labels.json "
+          f"(build {catalog.build}); parts: {', '.join(catalog.parts)}")
 
 
 def cmd_edit(args):
@@ -100,7 +106,7 @@ def cmd_evaluate(args):
     write_bytes_atomically(out / "curves.csv", rows_to_csv(rows).encode())
     write_bytes_atomically(out / "curves.png", plot_curves(rows, G.name))
     for part, mean_map in mean_maps.items():
-        write_bytes_atomically(out / f"mean-difference-{part.replace(' ', '_')}.png", _png_bytes(difference_heatmap(mean_map)))
+        write_bytes_atomically(out / f"mean-difference-{safe_name(part)}.png", _png_bytes(difference_heatmap(mean_map)))
     print(f"wrote {out}/curves.csv, curves.png and {len(mean_maps)} mean difference maps")
 
 
@@ -136,7 +142,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="first seed of the images")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--auto-faces", action="store_true", help="name eyes/nose/mouth/background clusters by position (aligned faces)")
-    p.add_argument("--out", help="path stem (default catalogs/<model>)")
+    p.add_argument("--out", help="path stem: writes <stem>.safetensors and <stem>.labels.json (default catalogs/<model>)")
     p.add_argument("--force", action="store_true", help="replace an existing catalog")
     p.set_defaults(run=cmd_catalog)
 
@@ -145,6 +151,10 @@ def build_parser():
     p.add_argument("--clusters", type=int, nargs="+", required=True)
     p.add_argument("--name", required=True)
     p.set_defaults(run=cmd_label)
+
+    p = commands.add_parser("upgrade-catalog", help="convert a catalog of ganedit 0.1 (three files) to one file, keeping its part names")
+    p.add_argument("catalog", help="catalog name in catalogs/ or path")
+    p.set_defaults(run=cmd_upgrade_catalog)
 
     for name, run, text in (("edit", cmd_edit, "write target | reference | result | difference, or a grid (several references or parts)"),
                             ("evaluate", cmd_evaluate, "the paper's Fig. 7: mean difference maps and In/Out-MSE curves")):

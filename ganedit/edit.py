@@ -13,19 +13,21 @@ import torch
 from .imaging import crop_rows, to_uint8
 from .metrics import in_out_mse, inside_share, lab_squared_error
 from .networks import Styles
-from .query import global_query, sequential_query, simultaneous_query
+from .query import DEFAULT_THRESHOLD, global_query, sequential_query, simultaneous_query
 from .seeds import seed_to_z
 
 METHODS = ("sequential", "simultaneous", "global")
+PSI_RANGE = (0.0, 2.0)  # truncation psi: 0 is the average picture, beyond 2 pictures fall apart
 
 
 def _check_psi(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
-        raise ValueError(f"truncation_psi must be a number from 0 to 2, got {value!r}")
+    low, high = PSI_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"truncation_psi must be a number from {low:g} to {high:g}, got {value!r}")
     return float(value)
 
 
-def query_for(m, method, epsilon=None, lam=None, threshold=0.1):
+def query_for(m, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD):
     """The query vector q for contributions m (one part, one style layer)."""
     if method == "sequential":
         return sequential_query(m, epsilon, threshold)
@@ -36,7 +38,7 @@ def query_for(m, method, epsilon=None, lam=None, threshold=0.1):
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def transfer(target_styles, reference_styles, catalog, part, method, epsilon=None, lam=None, threshold=0.1,
+def transfer(target_styles, reference_styles, catalog, part, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD,
              interpolate_bias=False):
     """Edited styles: per style layer sigma_S + q * (sigma_R - sigma_S), q from ``method`` on the part's M.
 
@@ -91,7 +93,7 @@ def prepare_seed(G, catalog, seed, truncation_psi=None, noise_mode="const"):
 
 
 @torch.no_grad()
-def edit_prepared(G, catalog, target, reference, part, method="sequential", epsilon=None, lam=None, threshold=0.1,
+def edit_prepared(G, catalog, target, reference, part, method="sequential", epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD,
                   interpolate_bias=False, noise_mode="const"):
     """One edit from two prepared seeds: one synthesis plus the metrics. The queries validate the parameters."""
     if epsilon is None:
@@ -109,7 +111,7 @@ def edit_prepared(G, catalog, target, reference, part, method="sequential", epsi
 
 
 def edit(G, catalog, target_seed, reference_seed, part, method="sequential", epsilon=None, lam=None,
-         truncation_psi=None, threshold=0.1, interpolate_bias=False, noise_mode="const"):
+         truncation_psi=None, threshold=DEFAULT_THRESHOLD, interpolate_bias=False, noise_mode="const"):
     """Move the look of ``part`` from the reference seed's picture to the target seed's.
 
     epsilon and lam default to the catalog's; truncation_psi to the model's.

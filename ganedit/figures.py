@@ -5,7 +5,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .edit import edit_prepared, prepare_seed
 from .imaging import crop_rows
-from .metrics import difference_heatmap
+from .metrics import difference_heatmap, heatmap
 
 DISPLAY_SIZE = 256
 
@@ -40,9 +40,14 @@ def seed_overlay(G, prepared):
 
 
 def difference_panel(result, size=DISPLAY_SIZE):
-    """The difference heat-map (with its legend) at display size."""
+    """The difference heat-map (with its legend, scaled to this edit) at display size."""
     factor = max(1, -(-size // max(result.difference.shape)))
     return difference_heatmap(np.kron(result.difference, np.ones((factor, factor))))
+
+
+def difference_picture(result, vmax):
+    """The difference heat-map alone, at the size of the other panels, on a scale that ends at ``vmax``."""
+    return enlarge(heatmap(result.difference, vmax))
 
 
 def labelled(image, text):

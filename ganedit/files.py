@@ -1,16 +1,48 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, under names that stay in their folder."""
 
 import os
+import re
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
+
+STALE_TEMP_S = 60  # a temp file untouched this long was left by a killed writer (a live one keeps writing)
+
+
+def safe_name(text, max_length=80):
+    """``text`` (a part or model name: data, not trusted) as a plain file name.
+
+    Every run of characters other than letters, digits, '-' and '_' becomes one '_', and '_' is trimmed from both
+    ends, so the result has no separator or dot: it cannot climb out of its folder ('../x' gives 'x') nor hide.
+    """
+    name = re.sub(r"[^\w-]+", "_", str(text)).strip("_")[:max_length]
+    if not name:
+        raise ValueError(f"{text!r} leaves nothing to use as a file name")
+    return name
+
+
+def _remove_stale_temps(path):
+    """Remove temp files of ``path`` that writers killed mid-write left behind (see ``atomic_path``)."""
+    prefix = f".{path.name}."
+    for old in path.parent.iterdir():
+        if old.name.startswith(prefix) and old.name.endswith(".tmp"):
+            try:
+                if time.time() - old.stat().st_mtime > STALE_TEMP_S:
+                    old.unlink()
+            except OSError:
+                pass  # another writer removed it first
 
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; when the block succeeds it is renamed onto ``path``, otherwise removed."""
+    """Yield a temporary path beside ``path``; when the block succeeds it is renamed onto ``path``, otherwise removed.
+
+    A process killed inside the block leaves its ``.<name>.*.tmp`` behind; the next write of ``path`` removes it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -79,11 +79,38 @@ def inside_share(error, roi) -> float:
     return float(error[roi].sum() / total) if total > 0 else 0.0
 
 
+# A fixed scale for difference maps, so that edits can be compared: Delta E^2 = 2500 (Delta E 50, a change from
+# one clear colour to another) and above show as the brightest colour.
+DIFFERENCE_SCALE = 2500.0
+
+
 def _colorize(values: np.ndarray) -> np.ndarray:
     """Map values in [0, 1] to inferno RGB uint8 by linear interpolation."""
     stops = np.linspace(0.0, 1.0, len(_INFERNO))
     channels = [np.interp(values, stops, _INFERNO[:, i]) for i in range(3)]
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def heatmap_colours() -> list[str]:
+    """The heat-map's colour stops from 0 to vmax, as CSS hex colours (for a legend drawn by a page)."""
+    return ["#%02x%02x%02x" % tuple(int(v) for v in rgb) for rgb in _INFERNO]
+
+
+def percentile_scale(error) -> float:
+    """A per-picture scale: the 99th percentile of the error (at least 1e-6), so a few outliers don't wash it out."""
+    return max(float(np.percentile(np.asarray(error, dtype=np.float64), 99)), 1e-6)
+
+
+def heatmap(error, vmax: float) -> np.ndarray:
+    """An error map [H, W] as inferno RGB uint8 [H, W, 3]: 0 is black, ``vmax`` and above pale yellow."""
+    error = np.asarray(error, dtype=np.float64)
+    if error.ndim != 2 or error.size == 0:
+        raise ValueError(f"error must be a non-empty 2-D map [H, W], got shape {error.shape}")
+    if not np.isfinite(error).all():
+        raise ValueError("error must be finite")
+    if not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax must be a finite positive number, got {vmax}")
+    return _colorize(np.clip(error / vmax, 0.0, 1.0))
 
 
 def difference_heatmap(error, vmax: float | None = None) -> np.ndarray:
@@ -96,18 +123,9 @@ def difference_heatmap(error, vmax: float | None = None) -> np.ndarray:
     percentile of the error (at least 1e-6), so a few outliers do not wash
     out the map.
     """
-    error = np.asarray(error, dtype=np.float64)
-    if error.ndim != 2 or error.size == 0:
-        raise ValueError(f"error must be a non-empty 2-D map [H, W], got shape {error.shape}")
-    if not np.isfinite(error).all():
-        raise ValueError("error must be finite")
-    if vmax is None:
-        vmax = max(float(np.percentile(error, 99)), 1e-6)
-    elif not (np.isfinite(vmax) and vmax > 0):
-        raise ValueError(f"vmax must be a finite positive number, got {vmax}")
-
-    height, width = error.shape
-    heat = _colorize(np.clip(error / vmax, 0.0, 1.0))
+    vmax = percentile_scale(error) if vmax is None else vmax
+    heat = heatmap(error, vmax)
+    height = heat.shape[0]
 
     font = ImageFont.load_default(size=max(10, height // 20))
     ticks = [0.0, vmax / 2, vmax]

@@ -11,6 +11,9 @@ import math
 
 import torch
 
+DEFAULT_THRESHOLD = 0.1  # rho / (1 + rho), the paper's value
+THRESHOLD_RANGE = (0.0, 1.0)  # [low, high): a threshold of 1 would zero every channel
+
 
 def _check_m(m) -> torch.Tensor:
     m = torch.as_tensor(m)
@@ -36,7 +39,7 @@ def simultaneous_query(m, lam: float) -> torch.Tensor:
     return (lam * m).clamp(0.0, 1.0)
 
 
-def sequential_query(m, epsilon: float, threshold: float = 0.1) -> torch.Tensor:
+def sequential_query(m, epsilon: float, threshold: float = DEFAULT_THRESHOLD) -> torch.Tensor:
     """Eq. 5, solved greedily as in the authors' code.
 
     Channels are taken in descending order of m (ties: lower index first) and
@@ -47,8 +50,9 @@ def sequential_query(m, epsilon: float, threshold: float = 0.1) -> torch.Tensor:
     """
     m = _check_m(m)
     _check_non_negative("epsilon", epsilon, allow_inf=True)
-    if math.isnan(threshold) or not 0.0 <= threshold < 1.0:
-        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+    low, high = THRESHOLD_RANGE
+    if math.isnan(threshold) or not low <= threshold < high:
+        raise ValueError(f"threshold must be in [{low:g}, {high:g}), got {threshold}")
     order = torch.sort(m, descending=True, stable=True).indices
     # float64 so long running sums do not drift across the budget boundary
     spent = torch.cumsum(1.0 - m[order].double(), dim=0)

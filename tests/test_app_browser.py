@@ -1,4 +1,5 @@
-"""The web app in headless Chromium (Playwright): first result, the ε slider, share links."""
+"""The web app in headless Chromium (Playwright), as a visitor meets it: first result, controls in step with the
+picture, share links (crafted ones too), examples, the reference strip, and an accessibility check (axe-core)."""
 
 import io
 import json
@@ -16,11 +17,13 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the browser tests need it",
                 allow_module_level=True)
 
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 MODEL = "cartoon-faces"
-PART = "eyes"  # the bundled catalog names at least "eyes" and "mouth"
+PART = "eyes"
 TIMEOUT_MS = 30_000
+MARKUP = '# Space moved\n[click here](http://evil.example/a) <img src="http://evil.example/x.png"> <h1>moved</h1> **b**'
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     yield page
@@ -56,6 +59,10 @@ def result_src(page):
     return page.locator("#result-image img").get_attribute("src")
 
 
+def wait_for_new_result(page, before):
+    page.wait_for_function("(s) => document.querySelector('#result-image img').src !== s", arg=before)
+
+
 def picture(page, element_id):
     src = page.locator(f"#{element_id} img").get_attribute("src")
     return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
@@ -65,107 +72,149 @@ def share_link(page):
     return page.locator("#share-link textarea").input_value()
 
 
-def test_first_result_then_the_epsilon_slider_changes_it(page, app_url):
+def query_of(url):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlparse(url).query))
+
+
+def epsilon_box(page):
+    return page.locator("#epsilon input[type=number]")
+
+
+def test_the_slider_moves_the_picture_and_the_address_follows(page, app_url):
     open_app(page, app_url)
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(share_link(page)).query)
-    assert query["model"] == [MODEL] and set(query) >= {"target", "reference", "part", "method", "epsilon", "lam", "psi"}
+    assert query_of(page.url) == query_of(share_link(page)) and query_of(page.url)["model"] == MODEL
     assert "In-MSE" in page.locator("#metrics").inner_text()
-    before, epsilon_before = result_src(page), page.locator("#epsilon input[type=number]").input_value()
-    slider = page.locator("#epsilon input[type=range]")
-    slider.focus()
-    for _ in range(60):
+    before, epsilon_before = result_src(page), float(epsilon_box(page).input_value())
+    page.locator("#epsilon input[type=range]").focus()
+    for _ in range(10):  # ten key presses move ε by 1.0
         page.keyboard.press("ArrowLeft")
-    page.wait_for_function("(s) => document.querySelector('#result-image img').src !== s", arg=before)
-    epsilon_after = page.locator("#epsilon input[type=number]").input_value()
-    assert float(epsilon_after) < float(epsilon_before)
-    page.wait_for_function(
-        "(e) => document.querySelector('#share-link textarea').value.includes('epsilon=' + e)",
-        arg=f"{float(epsilon_after):g}")
-    # typing into the slider's number box re-renders too
+    wait_for_new_result(page, before)
+    page.wait_for_function("(e) => location.search.includes('epsilon=' + e + '&')",
+                           arg=f"{epsilon_before - 1.0:g}")
+    assert float(epsilon_box(page).input_value()) == pytest.approx(epsilon_before - 1.0)
+    # the address restores the edit: a reload shows the same picture
+    shown = picture(page, "result-image")
+    open_app(page, page.url)
+    assert float(epsilon_box(page).input_value()) == pytest.approx(epsilon_before - 1.0)
+    assert np.array_equal(picture(page, "result-image"), shown)
+
+
+def test_reset_puts_the_default_back_and_redoes_the_edit(page, app_url):
+    open_app(page, app_url)
+    default = float(epsilon_box(page).input_value())
     before = result_src(page)
-    box = page.locator("#epsilon input[type=number]")
-    box.fill("0")
-    box.press("Enter")
-    page.wait_for_function("(s) => document.querySelector('#result-image img').src !== s", arg=before)
-    # ε = 0 moves nothing: the result is the target
-    assert np.array_equal(picture(page, "result-image"), picture(page, "target-image"))
+    epsilon_box(page).fill("0")
+    epsilon_box(page).press("Enter")
+    wait_for_new_result(page, before)
+    assert np.array_equal(picture(page, "result-image"), picture(page, "target-image"))  # ε = 0 moves nothing
+    before = result_src(page)
+    page.locator("#reset").click()
+    wait_for_new_result(page, before)
+    assert float(epsilon_box(page).input_value()) == pytest.approx(default)
+    assert not np.array_equal(picture(page, "result-image"), picture(page, "target-image"))
+    assert f"epsilon={default:g}&" in page.url
 
 
-def test_a_share_link_restores_and_runs_its_edit(page, app_url):
+def test_a_share_link_restores_its_edit(page, app_url):
     catalog = ganedit.load_catalog(MODEL)
-    epsilon = round(catalog.epsilon["default"] / 2, 2)
-    params = dict(model=MODEL, target=5, reference=11, part=PART, method="sequential", epsilon=epsilon)
+    params = dict(model=MODEL, target=5, reference=11, part=PART, method="sequential", epsilon=3.2)
     open_app(page, f"{app_url}?{urllib.parse.urlencode(params)}")
-    page.wait_for_function("() => document.querySelector('#share-link textarea').value.includes('target=5')")
+    page.wait_for_function("() => document.querySelector('#share-link textarea').value.includes('target=5&')")
     assert page.locator("#target input").input_value() == "5"
     assert page.locator("#reference input").input_value() == "11"
     assert page.locator("#part input").input_value() == PART
-    assert float(page.locator("#epsilon input[type=number]").input_value()) == pytest.approx(epsilon)
-    assert page.locator("#note").inner_text().strip() == ""
-    # the picture is the library's edit for the same inputs, enlarged for display
-    G = ganedit.load_generator(MODEL)
-    expected = ganedit.edit(G, catalog, 5, 11, PART, "sequential", epsilon)
+    assert float(epsilon_box(page).input_value()) == pytest.approx(3.2)
+    assert not page.locator("#note").is_visible()
+    expected = ganedit.edit(ganedit.load_generator(MODEL), catalog, 5, 11, PART, "sequential", 3.2)
     shown = picture(page, "result-image")
-    assert shown.shape == ganedit.enlarge(expected.result).shape
     assert np.abs(shown.astype(int) - ganedit.enlarge(expected.result).astype(int)).max() <= 1
-    # and the link the page offers for it opens the same edit
-    link = share_link(page)
-    assert link.startswith(app_url) and f"part={PART}" in link
-    before = picture(page, "result-image")
-    open_app(page, link)
-    assert np.array_equal(picture(page, "result-image"), before)
+    assert page.locator("#result-image img").get_attribute("alt") == "result: eyes of seed 11 moved onto seed 5"
 
 
-def test_a_bad_share_link_falls_back_with_a_note(page, app_url):
-    open_app(page, f"{app_url}?model=no-such-model&target=-4&part=tail&epsilon=nan")
-    page.wait_for_function("() => document.querySelector('#note').innerText.includes('unknown model')")
-    note = page.locator("#note").inner_text()
-    for words in ("unknown model 'no-such-model'", "target seed", "no part 'tail'", "ε (epsilon)"):
+def test_a_bad_share_link_falls_back_with_a_plain_note(page, app_url):
+    open_app(page, f"{app_url}?model={MODEL}&target=-4&part=tail&epsilon=nan")
+    note = page.locator("#note textarea").input_value()
+    for words in ("target seed must be a whole number", "part must be one of", "got 'tail'", "ε must be a number"):
         assert words in note
-    page.wait_for_function("() => document.querySelector('#share-link textarea').value.includes('target=')")
-    assert f"model={MODEL}&" in share_link(page)
     assert "In-MSE" in page.locator("#metrics").inner_text()
 
 
-def test_dice_draws_a_seed_and_the_overlay_shows_the_clusters(page, app_url):
+def test_crafted_links_put_no_markup_on_the_page_and_fetch_nothing_outside(page, app_url):
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if urllib.parse.urlparse(r.url).hostname not in
+            ("127.0.0.1", "localhost") and not r.url.startswith("data:") else None)
+    for field in ganedit.REQUEST_FIELDS:
+        open_app(page, f"{app_url}?{urllib.parse.urlencode({field: MARKUP})}")
+        if field == "model":
+            assert "model must be one of" in page.locator("#note textarea").input_value()
+        assert page.locator("h1:has-text('moved'), h1:has-text('Space moved')").count() == 0
+        assert page.locator("a[href*='evil.example'], img[src*='evil.example']").count() == 0
+        assert page.locator("strong:text-is('b')").count() == 0
+    assert outside == []
+
+
+def test_every_example_shows_four_pictures_and_no_error(page, app_url):
     open_app(page, app_url)
-    seed_before = page.locator("#target input").input_value()
-    target_before = picture(page, "target-image")
-    src = page.locator("#target-image img").get_attribute("src")
-    page.locator("#target-dice").click()
-    page.wait_for_function("(s) => document.querySelector('#target-image img').src !== s", arg=src)
-    seed = int(page.locator("#target input").input_value())
-    assert 0 <= seed <= ganedit.MAX_SEED and str(seed) != seed_before
-    page.wait_for_function("(s) => document.querySelector('#share-link textarea').value.includes('target=' + s + '&')",
-                           arg=str(seed))
-    # the overlay tints target and reference with the catalog's cluster colours, and unticking brings them back
+    rows = json.loads((Path(__file__).resolve().parent.parent / "examples" / "examples.json").read_text())
+    examples = page.locator("#examples button.gallery-item")
+    assert examples.count() == len(rows) >= 3
+    for i, row in enumerate(rows):
+        examples.nth(i).click()
+        page.wait_for_function("(q) => location.search.includes(q)",
+                               arg=f"target={row['target']}&reference={row['reference']}&part={row['part']}&")
+        for panel in ("target-image", "reference-image", "result-image", "difference-image"):
+            assert page.locator(f"#{panel} img").count() == 1
+        assert page.locator(".toast-body.error").count() == 0
+        assert page.locator("#model input").input_value().startswith("Cartoon faces")
+
+
+def test_an_unavailable_model_leaves_the_page_as_it_was(page, app_url):
+    open_app(page, f"{app_url}?model={MODEL}&target=4&reference=8&part=mouth")
+    page.locator("#model input").click()
+    page.get_by_role("option", name="StyleGAN2 LSUN Cats 256px · not available on this server").click()
+    page.wait_for_selector(".toast-body")
+    assert "stylegan2-cats is not available" in page.locator(".toast-body").first.inner_text()
+    page.wait_for_function("() => document.querySelector('#model input').value.startsWith('Cartoon faces')")
+    assert page.locator("#target input").input_value() == "4" and page.locator("#part input").input_value() == "mouth"
+
+
+def test_global_says_it_ignores_the_part(page, app_url):
+    open_app(page, app_url)
+    before = result_src(page)
+    page.locator("#method label:has-text('global')").click()
+    wait_for_new_result(page, before)
+    assert page.locator("#global-note").is_visible() and page.locator("#part input").is_disabled()
+    assert "method=global" in page.url
+
+
+def test_a_candidate_reference_is_one_click_away(page, app_url):
+    open_app(page, app_url)
+    page.wait_for_selector("#candidates img")
+    before = result_src(page)
+    caption = page.locator("#candidates .caption-label").nth(2).inner_text()
+    page.locator("#candidates button.thumbnail-item").nth(2).click()
+    wait_for_new_result(page, before)
+    assert f"seed {page.locator('#reference input').input_value()}" == caption
+
+
+def test_overlay_names_the_parts(page, app_url):
+    open_app(page, app_url)
     plain = picture(page, "target-image")
-    assert not np.array_equal(plain, target_before)
     src = page.locator("#target-image img").get_attribute("src")
+    page.get_by_text("More settings").click()
     page.locator("#overlay input").check()
     page.wait_for_function("(s) => document.querySelector('#target-image img').src !== s", arg=src)
-    tinted = picture(page, "target-image")
-    assert tinted.shape == plain.shape and not np.array_equal(tinted, plain)
-    src = page.locator("#target-image img").get_attribute("src")
-    page.locator("#overlay input").uncheck()
-    page.wait_for_function("(s) => document.querySelector('#target-image img').src !== s", arg=src)
-    assert np.array_equal(picture(page, "target-image"), plain)
+    assert not np.array_equal(picture(page, "target-image"), plain)
+    legend = page.locator("#legend").inner_text()
+    assert "Overlay" in legend and "eyes" in legend and "mouth" in legend
 
 
-def test_examples_load_their_edit_or_explain_why_not(page, app_url):
-    rows = json.loads((Path(__file__).resolve().parent.parent / "examples" / "examples.json").read_text())
-    mine = next(row for row in rows if row["model"] == MODEL)
-    other = next(row for row in rows if row["model"] != MODEL)  # the test server is offline, without weights
-    open_app(page, f"{app_url}?model={MODEL}&target=1&reference=2&part={PART}&method=sequential")
-    page.get_by_text(f"{MODEL}: {mine['part']} of {mine['reference']} onto {mine['target']}").click()
-    expected = f"model={MODEL}&target={mine['target']}&reference={mine['reference']}&part={mine['part']}&"
-    page.wait_for_function("(q) => document.querySelector('#share-link textarea').value.includes(q)", arg=expected)
-    assert page.locator("#target input").input_value() == str(mine["target"])
-    assert page.locator("#part input").input_value() == mine["part"]
-    # offline, an official model's example says why it can't run and shows the bundled model instead
-    page.get_by_text(f"{other['model']}: {other['part']} of {other['reference']} onto {other['target']}").click()
-    page.wait_for_function("(m) => document.querySelector('#note').innerText.includes(m)",
-                           arg=f"{other['model']} is not available here")
-    page.wait_for_function("(q) => document.querySelector('#share-link textarea').value.includes(q)",
-                           arg=f"model={MODEL}&target={other['target']}&")
-    assert "In-MSE" in page.locator("#metrics").inner_text()
+def test_first_screen_and_accessibility(page, app_url):
+    open_app(page, app_url)
+    for element in ("#target-image img", "#reference-image img", "#result-image img", "#difference-image img",
+                    "#epsilon input[type=range]", "#edit"):
+        box = page.locator(element).bounding_box()
+        assert box and box["y"] + box["height"] <= 768, f"{element} is below the fold at 1366x768"
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]

@@ -115,8 +115,8 @@ def test_edit_end_to_end(model):
 def test_catalog_round_trip_and_refusal_of_a_mismatch(model, tmp_path):
     G, catalog = model
     catalog.save(tmp_path / "mine")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json", "mine.labels.json", "mine.safetensors"]
-    loaded = ganedit.load_catalog(tmp_path / "mine.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.labels.json", "mine.safetensors"]
+    loaded = ganedit.load_catalog(tmp_path / "mine.safetensors")
     assert loaded.labels == catalog.labels and loaded.layer == catalog.layer and loaded.k == catalog.k
     assert torch.equal(loaded.centroids, catalog.centroids)
     assert all(torch.equal(loaded.contributions[n], m) for n, m in catalog.contributions.items())
@@ -194,6 +194,8 @@ def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
     labels_before = (tmp_path / "cat.labels.json").read_text()
     kept = run_cli("catalog", "--model", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "cat"), "--k", "3")
     assert kept.returncode != 0 and "--force" in kept.stderr
+    unsafe = run_cli("label", "--catalog", str(tmp_path / "cat"), "--clusters", "2", "--name", "../x")
+    assert unsafe.returncode == 2 and "part name '../x'" in unsafe.stderr
     assert (tmp_path / "cat.labels.json").read_text() == labels_before
     for bad in (["--target", "-1"], ["--target", str(2**32)], ["--part", "wheels"], ["--epsilon", "nan"]):
         args = {"--target": "1", "--part": "eyes", "--epsilon": "3"}

@@ -5,7 +5,7 @@ cluster covers: each cluster is named after the part it overlaps most (a part ma
 and the intersection-over-union of each named part with the renderer's mask measures whether the clusters
 really are the parts. Candidate layers and k are tried and the best mean IoU wins.
 
-    python -m ganedit.bundled.make_catalog            # writes catalogs/cartoon-faces.*
+    python -m ganedit.bundled.make_catalog            # writes catalogs/cartoon-faces.safetensors and .labels.json
 """
 
 import argparse

@@ -34,6 +34,7 @@ class ModelInfo:
     official_file: str | None = None
     url: str | None = None
     sha256: str | None = None
+    download_mb: int | None = None  # about how much a first use downloads (NVIDIA's file), for visitors
 
     @property
     def hub_file(self):
@@ -88,7 +89,13 @@ def availability(name):
 
 
 def cache_dir():
-    return Path(os.environ.get("GANEDIT_CACHE", Path.home() / ".cache" / "ganedit"))
+    """``$GANEDIT_CACHE`` when it names an absolute folder (``~`` expanded), else ~/.cache/ganedit.
+
+    An empty, blank or relative value falls back to the default: it would otherwise be read against whatever
+    folder the process runs in, and put downloads and first-use catalogs there (the repository's catalogs/ too).
+    """
+    path = Path(os.environ.get("GANEDIT_CACHE", "")).expanduser()
+    return path if path.is_absolute() else Path.home() / ".cache" / "ganedit"
 
 
 def _sha256(path):
