@@ -46,6 +46,10 @@ CSS = """
 .legend .bar { width: 160px; height: 14px; border: 1px solid #555; }
 .legend .swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #555; vertical-align: middle; }
 #note textarea { color: #7a3e00; font-weight: 600; }
+@media (max-width: 640px) {  /* phones: pictures as tall as they are wide, a smaller title */
+  #panels > .block { height: auto !important; }
+  h2 { font-size: 20px !important; }
+}
 """
 # Gradio's default grey for secondary text (slider ends, footer) and its indigo button are under 4.5:1 contrast.
 THEME = gr.themes.Default(primary_hue=gr.themes.colors.indigo, secondary_hue=gr.themes.colors.slate).set(
@@ -112,16 +116,14 @@ def difference_legend(vmax, own_scale):
             f"</span><span>({scale})</span></div>")
 
 
-def cluster_legend(catalog, shown):
-    """Which colour is which part in the overlay (only the parts shown in these pictures)."""
+def cluster_legend(catalog):
+    """Which colours are which part in the overlay."""
     palette = ganedit.cluster_palette(catalog.k)
     items = []
     for part in catalog.parts:
-        ids = [i for i in catalog.part_clusters(part) if i in shown]
-        if ids:
-            swatches = "".join(f'<span class="swatch" style="background: rgb{tuple(int(v) for v in palette[i])}">'
-                               "</span>" for i in ids)
-            items.append(f"<span>{swatches} {html.escape(part)}</span>")
+        swatches = "".join(f'<span class="swatch" style="background: rgb{tuple(int(v) for v in palette[i])}">'
+                           "</span>" for i in catalog.part_clusters(part))
+        items.append(f"<span>{swatches} {html.escape(part)}</span>")
     return f'<div class="legend">Overlay: {" ".join(items)}</div>'
 
 
@@ -231,8 +233,8 @@ def build_demo(service):
                         with gr.Row():
                             grid_refs = gr.Textbox("12, 11, 21, 42", label="Reference seeds, comma-separated",
                                                    elem_id="grid-references")
-                            grid_parts = gr.CheckboxGroup(catalog.parts, value=catalog.parts[:3], label="Parts",
-                                                          elem_id="grid-parts")
+                            grid_parts = gr.CheckboxGroup(catalog.parts, value=ganedit.default_parts(catalog),
+                                                          label="Parts", elem_id="grid-parts")
                         grid_btn = gr.Button("Make grid", variant="primary", elem_id="grid-button")
                         grid_img = gr.Image(label="Grid", type="filepath", format="png", interactive=False,
                                             buttons=["download", "fullscreen"], elem_id="grid-image")
@@ -254,10 +256,10 @@ def build_demo(service):
                 "difference": ganedit.difference_picture(result, vmax)})
             alt = {"target": f"target: seed {request.target}", "reference": f"reference: seed {request.reference}",
                    "result": f"result: {request.describe()}",
-                   "difference": f"difference between target and result, brightest where the colour changed most"}
+                   "difference": "difference between target and result, brightest where the colour changed most"}
             legend = difference_legend(vmax, own_scale)
             if overlay:
-                legend += cluster_legend(service.catalog(request.model), set(range(service.catalog(request.model).k)))
+                legend += cluster_legend(service.catalog(request.model))
             metrics = (f"**In-MSE** {result.in_mse:.0f} · **Out-MSE** {result.out_mse:.0f} · "
                        f"**{result.inside_share:.0%}** of the change is inside the part "
                        f"({html.escape(request.part)}, {result.roi.mean():.0%} of the picture)")
@@ -326,7 +328,7 @@ def build_demo(service):
                           visible=sequential),
                 gr.update(minimum=lams["min"], maximum=lams["max"], value=request.lam, visible=not sequential),
                 request.psi, request.threshold,
-                gr.update(choices=catalog.parts, value=catalog.parts[:3]),
+                gr.update(choices=catalog.parts, value=ganedit.default_parts(catalog)),
             ]
             return controls + edit_outputs(request, notes, overlay, own_scale)
 
@@ -351,7 +353,8 @@ def build_demo(service):
                 service.model(model, progress=lambda fraction, message: progress(fraction, desc=message))
             except ValueError as err:
                 gr.Warning(sentence(err))
-                previous, _ = EditRequest.lenient(service.catalog, dict(urllib.parse.parse_qsl(last_query or "")), fallback)
+                last = dict(urllib.parse.parse_qsl(last_query or ""))
+                previous, _ = EditRequest.lenient(service.catalog, last, fallback)
                 return show(previous, (), overlay, own_scale)
             edit, _ = EditRequest.lenient(service.catalog, {"model": model}, fallback, example_defaults)
             return show(edit, (), overlay, own_scale)

@@ -98,12 +98,14 @@ def main():
                     raw_ms.append((time.perf_counter() - t) * 1000)
             raw_ms = raw_ms[5:]
             service = ganedit.EditService(device="cpu")
-            for eps in values[:5]:
-                service.edit(MODEL, TARGET, REFERENCE, part, "sequential", eps)
+            requests = [ganedit.EditRequest.strict(service.catalog, MODEL, TARGET, REFERENCE, part, "sequential", eps)
+                        for eps in values]
+            for request in requests[:5]:
+                service.edit(request)
             direct_ms = []
-            for eps in values:
+            for request in requests:
                 t = time.perf_counter()
-                service.edit(MODEL, TARGET, REFERENCE, part, "sequential", eps)
+                service.edit(request)
                 direct_ms.append((time.perf_counter() - t) * 1000)
             direct = statistics.median(direct_ms)
             for how, times in (("gradio_client.predict", http_ms), ("plain HTTP call + 4 picture downloads", raw_ms)):

@@ -19,8 +19,9 @@ from .metrics import (
 )
 from .networks import Generator, StyleLayer, Styles
 from .query import DEFAULT_THRESHOLD, THRESHOLD_RANGE, global_query, sequential_query, simultaneous_query
+from .request import FIELDS as REQUEST_FIELDS
 from .request import (
-    FIELDS as REQUEST_FIELDS, MAX_GRID_PARTS, MAX_GRID_REFERENCES, EditRequest, GridRequest, RequestError, lam_range,
+    MAX_GRID_PARTS, MAX_GRID_REFERENCES, EditRequest, GridRequest, RequestError, default_parts, lam_range,
 )
 from .seeds import MAX_SEED, seed_to_z
 from .service import EditService, ModelUnavailableError
@@ -34,7 +35,8 @@ __all__ = [
     "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",
     "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared",
     # requests: what the app, its API and share links speak
-    "EditRequest", "GridRequest", "RequestError", "REQUEST_FIELDS", "MAX_GRID_PARTS", "MAX_GRID_REFERENCES", "lam_range",
+    "EditRequest", "GridRequest", "RequestError", "REQUEST_FIELDS", "MAX_GRID_PARTS", "MAX_GRID_REFERENCES",
+    "default_parts", "lam_range",
     # metrics and pictures
     "DIFFERENCE_SCALE", "difference_heatmap", "heatmap", "heatmap_colours", "percentile_scale", "in_out_mse",
     "inside_share", "lab_squared_error", "cluster_overlay", "cluster_palette", "seed_overlay", "difference_panel",

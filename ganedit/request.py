@@ -57,6 +57,11 @@ def default_part(catalog, preferred=None):
     return next((p for p in PREFERRED_PARTS if p in catalog.parts), catalog.parts[0])
 
 
+def default_parts(catalog, count=3):
+    """A few parts to start a grid with: the preferred ones the catalog has, else its first ones."""
+    return [p for p in PREFERRED_PARTS if p in catalog.parts][:count] or catalog.parts[:count]
+
+
 def _as_number(value):
     """A float from a number or numeric text; None if it is neither (bools are not numbers here)."""
     if isinstance(value, str):

@@ -56,8 +56,9 @@ def running_app(scratch, timeout_s=180, env=None):
     for name in ("home", "cache", "gradio", "examples"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
     port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if k not in ("GANEDIT_WEIGHTS_DIR", "GANEDIT_HUB_REPO")}
     environment = {
-        **os.environ,
+        **inherited,
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_ANALYTICS_ENABLED": "False",
@@ -71,8 +72,6 @@ def running_app(scratch, timeout_s=180, env=None):
         **(env or {}),
     }
     environment.setdefault("OMP_NUM_THREADS", "1")
-    environment.pop("GANEDIT_WEIGHTS_DIR", None)
-    environment.pop("GANEDIT_HUB_REPO", None)
     log = scratch / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=scratch, env=environment,

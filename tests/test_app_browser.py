@@ -218,3 +218,13 @@ def test_first_screen_and_accessibility(page, app_url):
     results = Axe().run(page)
     serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == [], [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
+
+
+def test_on_a_phone_the_result_is_within_one_and_a_half_screens(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    open_app(page, app_url)
+    box = page.locator("#result-image img").bounding_box()
+    assert box["y"] < 1.6 * 844 and box["width"] >= 140, box
+    context.close()
