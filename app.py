@@ -108,6 +108,11 @@ def example_label(row):
     return f"{model}{row['part']} of {row['reference']} onto {row['target']} ({row['method']})"
 
 
+def part_choices(catalog, part):
+    """The part list: the catalog's parts, and a click selection ('clusters:3,7') when that is the part."""
+    return catalog.parts if part in catalog.parts else [*catalog.parts, part]
+
+
 def difference_legend(vmax, own_scale):
     colours = ", ".join(ganedit.heatmap_colours())
     scale = "this edit's own scale" if own_scale else "the same scale for every edit"
@@ -145,8 +150,12 @@ def unavailable_page():
     return demo
 
 
-def build_demo(service):
-    """The page, wired to ``service`` (a ganedit.EditService). Nothing is loaded before this is called."""
+def build_demo(service, labelling=False):
+    """The page, wired to ``service`` (a ganedit.EditService). Nothing is loaded before this is called.
+
+    ``labelling`` adds controls that name the selected clusters and save the names into the model's
+    labels file: for the server's owner, never on a public Space (the controls don't exist otherwise).
+    """
     fallback = usable_model(service)
     if fallback is None:
         return unavailable_page()
@@ -182,7 +191,10 @@ def build_demo(service):
                     target_random = gr.Button("Random target", size="sm", min_width=120, elem_id="target-random")
                     reference_random = gr.Button("Random reference", size="sm", min_width=120,
                                                  elem_id="reference-random")
-                part_dd = gr.Dropdown(catalog.parts, value=first.part, label="Part", elem_id="part")
+                with gr.Row(equal_height=True):
+                    part_dd = gr.Dropdown(part_choices(catalog, first.part), value=first.part, scale=3, min_width=150,
+                                          label="Part (or click the target or reference)", elem_id="part")
+                    restart_btn = gr.Button("New selection", size="sm", scale=1, min_width=100, elem_id="restart")
                 method_radio = gr.Radio(list(ganedit.METHODS), value=first.method, label="Method", elem_id="method")
                 global_md = gr.Markdown("The global method moves the whole picture toward the reference: it "
                                         "ignores the part.", visible=False, elem_id="global-note")
@@ -199,10 +211,13 @@ def build_demo(service):
                     threshold_sl = gr.Slider(ganedit.THRESHOLD_RANGE[0], 0.99, value=first.threshold, step=0.01,
                                              label="Threshold ρ/(1+ρ): channels below it never move (sequential)",
                                              elem_id="threshold")
-                    overlay_cb = gr.Checkbox(False, label="Show the catalog's parts on target and reference",
-                                             elem_id="overlay")
-                    own_scale_cb = gr.Checkbox(False, label="Scale the difference to this edit",
-                                               elem_id="own-scale")
+                if labelling:
+                    with gr.Accordion("Name parts (labelling mode: this server's owner only)", open=True):
+                        name_tb = gr.Textbox(label="Name", placeholder="e.g. eyes", elem_id="label-name")
+                        with gr.Row():
+                            name_btn = gr.Button("Name the selection", size="sm", elem_id="label-set")
+                            merge_btn = gr.Button("Add it to that part", size="sm", elem_id="label-merge")
+                            rename_btn = gr.Button("Rename the part", size="sm", elem_id="label-rename")
             with gr.Column(scale=5):
                 with gr.Tabs():
                     with gr.Tab("Edit"):
@@ -213,6 +228,11 @@ def build_demo(service):
                             reference_img = gr.Image(label="Reference", elem_id="reference-image", **image)
                             result_img = gr.Image(label="Result", elem_id="result-image", **image)
                             difference_img = gr.Image(label="Difference", elem_id="difference-image", **image)
+                        with gr.Row():
+                            overlay_cb = gr.Checkbox(False, label="Show the parts on target and reference",
+                                                     elem_id="overlay")
+                            own_scale_cb = gr.Checkbox(False, label="Scale the difference to this edit",
+                                                       elem_id="own-scale")
                         legend_html = gr.HTML(elem_id="legend")
                         metrics_md = gr.Markdown(elem_id="metrics")
                         share_link_tb = gr.Textbox(label="Share link: opens this very edit", buttons=["copy"],
@@ -313,6 +333,46 @@ def build_demo(service):
         with_link(method_radio.input(switch_method, [model_dd, method_radio], [epsilon_sl, lam_sl, part_dd, global_md],
                                      api_visibility="private", preprocess=False).then(**edit_event))
 
+        # ---- parts by clicking: the first click picks a cluster, later ones add or remove clusters ------------
+        adding = gr.State(False)
+
+        def click(model, seed, psi, part, keep_adding, event: gr.SelectData):
+            try:
+                catalog = service.catalog(model)
+                shown = ganedit.enlarge(service.picture(model, seed, psi))
+                cluster = service.cluster_at(model, seed, psi, *event.index, (shown.shape[1], shown.shape[0]))
+                selected = set(catalog.part_clusters(part)) if keep_adding else set()
+            except (ValueError, TypeError) as err:
+                raise gr.Error(sentence(err)) from None
+            selected ^= {cluster}  # a click on a selected cluster takes it away again
+            part = catalog.part_name(sorted(selected)) if selected else part
+            return gr.update(choices=part_choices(catalog, part), value=part), True, True  # overlay on: see it
+
+        for picture, seed in ((target_img, target_num), (reference_img, reference_num)):
+            with_link(picture.select(click, [model_dd, seed, psi_sl, part_dd, adding], [part_dd, adding, overlay_cb],
+                                     api_visibility="private", preprocess=False).then(**edit_event))
+        gr.on([restart_btn.click, part_dd.select], lambda: False, None, adding, api_visibility="private")
+
+        # ---- labelling mode: names saved into catalogs/<model>.labels.json --------------------------------
+        if labelling:
+            def relabel(change):
+                def handler(model, part, name):
+                    catalog = service.catalog(model)
+                    try:
+                        change(catalog, part, name)
+                        catalog.save_labels()
+                    except ValueError as err:
+                        raise gr.Error(sentence(err)) from None
+                    gr.Info(html.escape(f"saved the part names in {catalog.path}.labels.json"))
+                    return gr.update(choices=catalog.parts, value=name.strip())  # the selection is that part now
+                return handler
+
+            for button, change in ((name_btn, lambda c, part, name: c.rename(c.part_clusters(part), name)),
+                                   (merge_btn, lambda c, part, name: c.merge(c.part_clusters(part), name)),
+                                   (rename_btn, lambda c, part, name: c.rename_part(part, name))):
+                with_link(button.click(relabel(change), [model_dd, part_dd, name_tb], part_dd,
+                                       api_visibility="private", preprocess=False).then(**edit_event))
+
         # ---- whole-page states: share links, examples, model switches ---------------------------------------
         def show(request, notes=(), overlay=False, own_scale=False):
             """Every control set to ``request``, with its model's ranges and parts, and the edit's pictures."""
@@ -322,7 +382,7 @@ def build_demo(service):
             controls = [
                 gr.update(value=request.model, choices=model_choices()), model_note(request.model),
                 request.target, request.reference,
-                gr.update(choices=catalog.parts, value=request.part, interactive=not is_global),
+                gr.update(choices=part_choices(catalog, request.part), value=request.part, interactive=not is_global),
                 request.method, gr.update(visible=is_global),
                 gr.update(minimum=catalog.epsilon["min"], maximum=catalog.epsilon["max"], value=request.epsilon,
                           visible=sequential),
@@ -440,6 +500,7 @@ def build_demo(service):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    demo = build_demo(ganedit.EditService())
+    labelling = os.environ.get("GANEDIT_LABELLING") == "1" or "--labelling" in sys.argv[1:]
+    demo = build_demo(ganedit.EditService(), labelling=labelling)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still removes its picture folder
     demo.launch(css=CSS, theme=THEME)

@@ -11,7 +11,8 @@ from .loading import (
 from .catalog import Catalog, build_catalog, default_layer, load_catalog
 from .edit import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
 from .figures import (
-    cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge, seed_overlay,
+    cluster_at, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge,
+    seed_overlay,
 )
 from .metrics import (
     DIFFERENCE_SCALE, difference_heatmap, heatmap, heatmap_colours, in_out_mse, inside_share, lab_squared_error,
@@ -39,7 +40,8 @@ __all__ = [
     "default_parts", "lam_range",
     # metrics and pictures
     "DIFFERENCE_SCALE", "difference_heatmap", "heatmap", "heatmap_colours", "percentile_scale", "in_out_mse",
-    "inside_share", "lab_squared_error", "cluster_overlay", "cluster_palette", "seed_overlay", "difference_panel",
+    "inside_share", "lab_squared_error", "cluster_at", "cluster_overlay", "cluster_palette", "seed_overlay",
+    "difference_panel",
     "difference_picture", "edit_grid", "edit_strip", "enlarge",
     # serving
     "EditService", "ModelUnavailableError",

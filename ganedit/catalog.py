@@ -36,6 +36,7 @@ CATALOG_DIR = Path(os.environ.get("GANEDIT_CATALOG_DIR") or Path(__file__).resol
 PAPER_THRESHOLD = 0.1  # rho / (1 + rho) in the paper
 FORMAT = 2  # 1: the three files of ganedit 0.1
 HEADER_KEY = "ganedit_catalog"
+CLUSTERS_PREFIX = "clusters:"  # a part given by its cluster ids, as text: 'clusters:3,7'
 PART_NAME = re.compile(r"[\w\- ]{1,40}")  # also a file name once spaces become '_' (evaluate's maps)
 
 
@@ -100,11 +101,32 @@ class Catalog:
         return list(self.labels) + [f"cluster {i}" for i in range(self.k) if i not in named]
 
     def part_clusters(self, part):
+        """The cluster ids of ``part``: a part name, 'cluster i', a set of ids as text ('clusters:3,7') or a list
+        of ids ([3, 7]). ValueError for anything else, or ids outside 0..k-1."""
+        if isinstance(part, (list, tuple)):
+            _check_ids(list(dict.fromkeys(part)), self.k)
+            return sorted(set(part))
+        if not isinstance(part, str):
+            raise ValueError(f"a part is a name or a list of cluster ids, got {part!r}")
         if part in self.labels:
             return list(self.labels[part])
         if part.startswith("cluster ") and part[8:].isdigit() and int(part[8:]) < self.k:
             return [int(part[8:])]
-        raise ValueError(f"unknown part {part!r} for model {self.model}; parts: {', '.join(self.parts)}")
+        if part.startswith(CLUSTERS_PREFIX):
+            ids = part[len(CLUSTERS_PREFIX):].split(",")
+            if all(i.strip().isdigit() and len(i.strip()) <= 4 for i in ids):
+                return self.part_clusters([int(i) for i in ids])
+        raise ValueError(f"unknown part {part!r} for model {self.model}; parts: {', '.join(self.parts)}, or "
+                         f"'{CLUSTERS_PREFIX}' and cluster ids from 0 to {self.k - 1} (e.g. '{CLUSTERS_PREFIX}3,7')")
+
+    def part_name(self, ids):
+        """How a set of clusters is called: its part's name when it is exactly a named part (or one unnamed
+        cluster), else 'clusters:3,7'."""
+        ids = self.part_clusters(list(ids))
+        for part in self.parts:
+            if self.part_clusters(part) == ids:
+                return part
+        return CLUSTERS_PREFIX + ",".join(str(i) for i in ids)
 
     def part_contributions(self, part):
         """M of a part (its clusters' rows summed, since their memberships add up) for every style layer, in order."""
@@ -124,6 +146,20 @@ class Catalog:
                 labels[part] = rest
         labels[name] = ids
         self.labels = labels
+
+    def merge(self, ids, name):
+        """Add clusters ``ids`` to the part ``name`` (created if new), taking them away from any other part."""
+        self.rename(sorted(set(ids) | set(self.labels.get(name, []))), name)
+
+    def rename_part(self, old, new):
+        """Call the named part ``old`` ``new`` instead, keeping its place in the list."""
+        new = new.strip() if isinstance(new, str) else new
+        _check_part_name(new)
+        if old not in self.labels:
+            raise ValueError(f"no named part {old!r} to rename; named parts: {', '.join(self.labels) or 'none'}")
+        if new != old and new in self.labels:
+            raise ValueError(f"a part is already called {new!r}; merge into it instead")
+        self.labels = {new if part == old else part: ids for part, ids in self.labels.items()}
 
     # ---- cluster maps ------------------------------------------------------------------------------------
     def cluster_map(self, activations):

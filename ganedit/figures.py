@@ -23,20 +23,49 @@ def cluster_palette(k):
     return np.asarray(image.convert("RGB"))[0]
 
 
-def cluster_overlay(image, cluster_map, alpha=0.55):
-    """The catalog's cluster map, coloured per cluster, blended over the picture it was predicted for."""
+def cluster_overlay(image, cluster_map, alpha=0.55, selected=()):
+    """The catalog's cluster map, coloured per cluster, blended over the picture it was predicted for; the
+    clusters in ``selected`` are outlined (white, with a black edge, to show on any colour)."""
     labels = np.asarray(cluster_map)
     factor_y, factor_x = image.shape[0] / labels.shape[0], image.shape[1] / labels.shape[1]
     rows = (np.arange(image.shape[0]) / factor_y).astype(int)
     cols = (np.arange(image.shape[1]) / factor_x).astype(int)
-    colours = cluster_palette(int(labels.max()) + 1)[labels[rows][:, cols]]
-    return (image * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    per_pixel = labels[rows][:, cols]
+    colours = cluster_palette(int(labels.max()) + 1)[per_pixel]
+    overlay = (image * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    inside = np.isin(per_pixel, list(selected))
+    for width, colour in ((2, 0), (1, 255)):
+        overlay[inside & ~_shrunk(inside, width)] = colour
+    return overlay
 
 
-def seed_overlay(G, prepared):
-    """A prepared seed's picture with its cluster map over it, cropped for display like the edit panels."""
-    overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy())
+def _shrunk(mask, width):
+    """``mask`` minus a border of ``width`` pixels (a square erosion)."""
+    padded = np.pad(mask, width, constant_values=False)
+    out = np.ones_like(mask)
+    for dy in range(2 * width + 1):
+        for dx in range(2 * width + 1):
+            out &= padded[dy:dy + mask.shape[0], dx:dx + mask.shape[1]]
+    return out
+
+
+def seed_overlay(G, prepared, selected=()):
+    """A prepared seed's picture with its cluster map over it (``selected`` clusters outlined), cropped for
+    display like the edit panels."""
+    overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy(), selected=selected)
     return crop_rows(overlay, getattr(getattr(G, "info", None), "crop", None), G.resolution)
+
+
+def cluster_at(G, prepared, x, y, shown_size):
+    """The catalog cluster under pixel (x, y) of a prepared seed's picture as shown: cropped like the panels,
+    then scaled to ``shown_size`` (width, height). ValueError for a point outside the picture."""
+    width, height = shown_size
+    if not (0 <= x < width and 0 <= y < height):
+        raise ValueError(f"the point ({x}, {y}) is outside the picture ({width}x{height})")
+    top, bottom = getattr(getattr(G, "info", None), "crop", None) or (0, G.resolution)
+    canvas_y, canvas_x = top + (y + 0.5) * (bottom - top) / height, (x + 0.5) * G.resolution / width
+    rows, cols = prepared.cluster_map.shape
+    return int(prepared.cluster_map[int(canvas_y * rows / G.resolution), int(canvas_x * cols / G.resolution)])
 
 
 def difference_panel(result, size=DISPLAY_SIZE):

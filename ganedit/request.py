@@ -17,6 +17,7 @@ import math
 import urllib.parse
 from dataclasses import asdict, dataclass
 
+from .catalog import CLUSTERS_PREFIX
 from .edit import METHODS, PSI_RANGE
 from .loading import MODELS
 from .query import DEFAULT_THRESHOLD, THRESHOLD_RANGE
@@ -26,6 +27,7 @@ FIELDS = ("model", "target", "reference", "part", "method", "epsilon", "lam", "p
 PREFERRED_PARTS = ("eyes", "mouth", "hair", "nose", "face")
 GLOBAL_LAM = {"default": 1.0, "min": 0.0, "max": 1.0}  # the global query interpolates everything: lambda <= 1
 MAX_SHOWN = 40  # characters of a bad value quoted back in a message
+MAX_PART_TEXT = 400  # 'clusters:' and every id of a k <= 80 catalog fit
 # A grid costs one synthesis per reference and part: 4 x 6 = 24 edits at most, a few seconds on a GPU.
 MAX_GRID_REFERENCES = 4
 MAX_GRID_PARTS = 6
@@ -104,10 +106,17 @@ def check_method(value):
 
 
 def check_part(value, catalog):
-    if not isinstance(value, str) or value not in catalog.parts:
-        raise RequestError("part", f"part must be one of the model's parts ({', '.join(catalog.parts)}); "
-                                   f"got {shown(value)}")
-    return value
+    """A part of the catalog: one of its parts, or a set of its clusters as 'clusters:3,7'; returned by the name
+    the catalog gives it (a set of clusters that is exactly a named part becomes that name)."""
+    if isinstance(value, str) and value in catalog.parts:
+        return value
+    if isinstance(value, str) and value.startswith(CLUSTERS_PREFIX) and len(value) <= MAX_PART_TEXT:
+        try:
+            return catalog.part_name(catalog.part_clusters(value))
+        except ValueError:
+            pass
+    raise RequestError("part", f"part must be one of the model's parts ({', '.join(catalog.parts)}) or "
+                               f"'{CLUSTERS_PREFIX}' and cluster ids from 0 to {catalog.k - 1}; got {shown(value)}")
 
 
 @dataclass(frozen=True)

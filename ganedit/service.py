@@ -17,7 +17,7 @@ import torch
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
 from .edit import edit_prepared, prepare_seed
-from .figures import seed_overlay
+from .figures import cluster_at, seed_overlay
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info
 from .loading.registry import cache_dir
@@ -169,10 +169,17 @@ class EditService:
                              request.lam, request.threshold)
 
     def overlays(self, request):
-        """Target and reference with the catalog's cluster map over them, cropped for display."""
-        G, _ = self.model(request.model)
-        return [seed_overlay(G, self.prepared(request.model, seed, request.psi))
+        """Target and reference with the catalog's cluster map over them (the part's clusters outlined), cropped
+        for display."""
+        G, catalog = self.model(request.model)
+        selected = catalog.part_clusters(request.part)
+        return [seed_overlay(G, self.prepared(request.model, seed, request.psi), selected)
                 for seed in (request.target, request.reference)]
+
+    def cluster_at(self, name, seed, truncation_psi, x, y, shown_size):
+        """The catalog cluster under pixel (x, y) of a seed's picture shown at ``shown_size`` (width, height)."""
+        G, _ = self.model(name)
+        return cluster_at(G, self.prepared(name, seed, truncation_psi), x, y, shown_size)
 
     def picture(self, name, seed, truncation_psi=None):
         """One seed's picture, cropped for display (thumbnails of candidate references)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import running_app
 from PIL import Image
 
 import ganedit
@@ -201,7 +202,6 @@ def test_overlay_names_the_parts(page, app_url):
     open_app(page, app_url)
     plain = picture(page, "target-image")
     src = page.locator("#target-image img").get_attribute("src")
-    page.get_by_text("More settings").click()
     page.locator("#overlay input").check()
     page.wait_for_function("(s) => document.querySelector('#target-image img').src !== s", arg=src)
     assert not np.array_equal(picture(page, "target-image"), plain)
@@ -228,3 +228,44 @@ def test_on_a_phone_the_result_is_within_one_and_a_half_screens(browser, app_url
     box = page.locator("#result-image img").bounding_box()
     assert box["y"] < 1.6 * 844 and box["width"] >= 140, box
     context.close()
+
+
+def test_clicking_a_picture_picks_its_clusters_as_the_part(page, app_url):
+    open_app(page, f"{app_url}?model={MODEL}&target=9&reference=12&part=eyes")
+    G, catalog = ganedit.load_generator(MODEL), ganedit.load_catalog(MODEL)
+    cluster_map = ganedit.prepare_seed(G, catalog, 9).cluster_map.numpy()
+    rows, cols = cluster_map.shape
+    box = page.locator("#target-image img").bounding_box()
+
+    def click(cluster):
+        row, col = np.argwhere(cluster_map == cluster)[0]
+        page.mouse.click(box["x"] + (col + 0.5) * box["width"] / cols, box["y"] + (row + 0.5) * box["height"] / rows)
+
+    first, second = catalog.part_clusters("eyes")[:2]
+    click(first)  # the first click picks one cluster
+    page.wait_for_function("(q) => location.search.includes(q)", arg=f"part=clusters%3A{first}&")
+    assert page.locator("#overlay input").is_checked()
+    click(second)  # later clicks add ...
+    page.wait_for_function("(q) => location.search.includes(q)",
+                           arg=f"part=clusters%3A{min(first, second)}%2C{max(first, second)}&")
+    click(first)  # ... or take away
+    page.wait_for_function("(q) => location.search.includes(q)", arg=f"part=clusters%3A{second}&")
+    assert page.locator("#part input").input_value() == f"clusters:{second}"
+    assert page.locator("#label-name").count() == 0  # labelling is off unless the server's owner turns it on
+
+
+def test_labelling_mode_names_a_selection_and_saves_it(browser, tmp_path):
+    catalogs = tmp_path / "catalogs"
+    ganedit.load_catalog(MODEL).save(catalogs / MODEL)
+    env = {"GANEDIT_LABELLING": "1", "GANEDIT_CATALOG_DIR": str(catalogs)}
+    with running_app(tmp_path / "app", env=env) as server:
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        open_app(page, f"{server.url}?model={MODEL}&part=clusters:10,12")
+        page.locator("#label-name textarea").fill("eyes and mouth")
+        page.locator("#label-set").click()
+        page.wait_for_function("() => location.search.includes('part=eyes%20and%20mouth&')")
+        saved = ganedit.load_catalog(catalogs / MODEL)
+        assert saved.part_clusters("eyes and mouth") == [10, 12]
+        assert 10 not in saved.part_clusters("eyes") and 12 not in saved.part_clusters("mouth")
+        page.close()

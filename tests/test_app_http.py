@@ -90,6 +90,8 @@ BAD_INPUTS = {
     "negative epsilon": ((MODEL, TARGET, REFERENCE, PART, "sequential", -1.0), ["ε must be a number from 0 to"]),
     "unknown part": ((MODEL, TARGET, REFERENCE, "tail", "sequential", 1.0), ["got &#x27;tail&#x27;", PART]),
     "markup in a part": ((MODEL, TARGET, REFERENCE, "<img src=x>", "sequential", 1.0), ["&lt;img src=x&gt;"]),
+    "cluster out of range": ((MODEL, TARGET, REFERENCE, "clusters:3,99", "sequential", 1.0),
+                             ["&#x27;clusters:&#x27; and cluster ids from 0 to 31"]),
     "unknown model": (("no-such-model", TARGET, REFERENCE, PART, "sequential", 1.0),
                       ["model must be one of", MODEL, "stylegan2-cats"]),
     "official model without weights": (("stylegan2-cats", TARGET, REFERENCE, PART, "sequential", 1.0),
@@ -178,3 +180,10 @@ def test_every_example_fits_its_catalog():
         assert row["model"] == MODEL, "examples of official models come with their catalogs (prepare --examples)"
         request = ganedit.EditRequest.strict(lambda _: catalog, **row)
         assert request.target != request.reference
+
+
+def test_a_part_given_by_its_clusters_gives_the_named_parts_edit(client, library):
+    catalog, epsilon, expected = library
+    clusters = "clusters:" + ",".join(str(i) for i in catalog.part_clusters(PART))
+    result = edit(client, MODEL, TARGET, REFERENCE, clusters, "sequential", epsilon)[2]
+    assert np.abs(result.astype(int) - expected.result.astype(int)).max() <= 1

@@ -1,0 +1,94 @@
+"""Parts as names or as sets of clusters (what a click selects): the same edit either way, clear refusals, the
+cluster under a point of the picture as shown, and naming clusters."""
+
+import numpy as np
+import pytest
+
+import ganedit
+from ganedit import EditRequest, RequestError
+
+MODEL = "cartoon-faces"
+
+
+@pytest.fixture(scope="module")
+def model():
+    G = ganedit.load_generator(MODEL)
+    catalog = ganedit.load_catalog(MODEL)
+    return G, catalog
+
+
+def test_the_same_edit_by_name_and_by_its_clusters(model):
+    G, catalog = model
+    ids = catalog.part_clusters("eyes")
+    by_name = ganedit.edit(G, catalog, 9, 12, "eyes")
+    for part in (ids, list(reversed(ids)), "clusters:" + ",".join(map(str, ids))):
+        by_clusters = ganedit.edit(G, catalog, 9, 12, part)
+        assert np.array_equal(by_clusters.result, by_name.result) and np.array_equal(by_clusters.roi, by_name.roi)
+
+
+def test_a_set_of_clusters_is_called_by_its_name_when_it_has_one(model):
+    _, catalog = model
+    eyes, mouth = catalog.part_clusters("eyes"), catalog.part_clusters("mouth")
+    assert catalog.part_name(eyes) == "eyes"
+    assert catalog.part_name(sorted(eyes + mouth)) == "clusters:" + ",".join(map(str, sorted(eyes + mouth)))
+    assert catalog.part_name(eyes[:1]) == "clusters:" + str(eyes[0])  # part of a named part has no name
+
+
+@pytest.mark.parametrize("part", ["clusters:", "clusters:3,x", f"clusters:3,{10**6}", [], [3, -1], [3, True], 3.0,
+                                  "clusters:99"])
+def test_bad_cluster_sets_are_refused(model, part):
+    _, catalog = model
+    with pytest.raises(ValueError, match="cluster ids|unknown part|a part is a name"):
+        catalog.part_clusters(part)
+
+
+def test_requests_carry_cluster_sets_as_text(model):
+    _, catalog = model
+    eyes = ",".join(map(str, catalog.part_clusters("eyes")))
+    assert EditRequest.strict(lambda _: catalog, MODEL, 1, 2, f"clusters:{eyes}").part == "eyes"
+    request = EditRequest.strict(lambda _: catalog, MODEL, 1, 2, "clusters:12,10")
+    assert request.part == "clusters:10,12" and "part=clusters%3A10%2C12" in request.to_query()
+    assert request.file_stem() == "cartoon-faces_t1_r2_clusters-10-12_sequential_eps6.3"
+    with pytest.raises(RequestError, match="'clusters:' and cluster ids from 0 to 31; got 'clusters:40'"):
+        EditRequest.strict(lambda _: catalog, MODEL, 1, 2, "clusters:40")
+    linked, notes = EditRequest.lenient(lambda _: catalog, {"part": "clusters:10,12"}, MODEL)
+    assert linked.part == "clusters:10,12" and notes == []
+
+
+def test_the_cluster_under_a_point_of_the_shown_picture(model):
+    G, catalog = model
+    prepared = ganedit.prepare_seed(G, catalog, 9)
+    shown = ganedit.enlarge(prepared.image)  # 256 x 256 for the 64 px model
+    rows, cols = prepared.cluster_map.shape
+    scale = shown.shape[0] // rows
+    for row, col in ((0, 0), (rows // 2, cols // 3), (rows - 1, cols - 1)):
+        x, y = col * scale + scale // 2, row * scale + scale // 2
+        assert ganedit.cluster_at(G, prepared, x, y, (shown.shape[1], shown.shape[0])) == prepared.cluster_map[row, col]
+    with pytest.raises(ValueError, match="outside the picture"):
+        ganedit.cluster_at(G, prepared, shown.shape[1], 0, (shown.shape[1], shown.shape[0]))
+
+
+def test_the_overlay_outlines_the_selection(model):
+    G, catalog = model
+    prepared = ganedit.prepare_seed(G, catalog, 9)
+    plain = ganedit.seed_overlay(G, prepared)
+    outlined = ganedit.seed_overlay(G, prepared, catalog.part_clusters("eyes"))
+    changed = np.any(plain != outlined, axis=-1)
+    assert 0 < changed.mean() < 0.1  # a thin outline, not a repaint
+
+
+def test_naming_merging_and_renaming_parts(tmp_path, model):
+    _, shipped = model
+    shipped.save(tmp_path / "copy")
+    catalog = ganedit.load_catalog(tmp_path / "copy")
+    mouth = catalog.part_clusters("mouth")
+    catalog.rename(mouth[:1], "lips")
+    catalog.merge(mouth[1:], "lips")
+    catalog.rename_part("eyes", "irises")
+    with pytest.raises(ValueError, match="already called 'lips'"):
+        catalog.rename_part("irises", "lips")
+    catalog.save_labels()
+    again = ganedit.load_catalog(tmp_path / "copy")
+    assert again.part_clusters("lips") == sorted(mouth) and "mouth" not in again.parts
+    assert again.part_clusters("irises") == shipped.part_clusters("eyes")
+    assert list(again.labels).index("irises") == list(shipped.labels).index("eyes")
