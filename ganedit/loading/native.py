@@ -1,20 +1,25 @@
 """ganedit's own weight format: one safetensors file whose header metadata holds the architecture as JSON.
 
-Loading it never unpickles anything: safetensors only reads raw tensors, and the config is plain JSON.
+Loading it never unpickles anything: safetensors only reads raw tensors, and the config is plain JSON. Nothing is
+allocated from the file's say-so: the header must be small (ours are a few kB; safetensors alone would parse up to
+100 MB of it), the architecture must be within the bounds of limits.py, and every tensor's declared dtype and shape
+must be the architecture's before any tensor data is read or the generator is built.
 """
 
 import json
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from ..files import atomic_path
 from ..networks import build_generator
 from .errors import ModelFileError
+from .limits import skeleton
 
 METADATA_KEY = "ganedit"
 FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 1 << 20  # a 1024 px generator's header (~150 tensors) is about 20 kB
 
 
 def save_generator(G, path):
@@ -25,39 +30,60 @@ def save_generator(G, path):
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(header)})
 
 
-def read_header(path):
-    """The architecture header of one of our files, without loading its tensors."""
-    try:
-        with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size <= 0 or size > 100_000_000:
-                raise ValueError("bad header size")
-            meta = json.loads(f.read(size)).get("__metadata__") or {}
-        header = json.loads(meta[METADATA_KEY])
-        return header["kind"], header["config"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+def _check_header_size(path):
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+    if not 0 < size <= MAX_HEADER_BYTES:
         raise ModelFileError(
-            f"{path}: not a ganedit safetensors file (its header has no readable '{METADATA_KEY}' config): {err}"
+            f"{path}: a safetensors header of {size} bytes; ganedit's files have headers of 1 to {MAX_HEADER_BYTES}"
+        )
+
+
+def _architecture(path, metadata):
+    """(kind, config) from our entry in the safetensors metadata (a dict of strings)."""
+    try:
+        header = json.loads((metadata or {})[METADATA_KEY])
+    except (KeyError, ValueError, RecursionError) as err:
+        raise ModelFileError(
+            f"{path}: not a ganedit safetensors file (its header has no readable '{METADATA_KEY}' config): {err!r}"
         ) from None
+    if not (isinstance(header, dict) and header.get("format_version") == FORMAT_VERSION
+            and {"kind", "config"} <= set(header)):
+        raise ModelFileError(
+            f"{path}: its '{METADATA_KEY}' header is not format {FORMAT_VERSION} "
+            "(a JSON object with format_version, kind and config)"
+        )
+    return header["kind"], header["config"]
+
+
+def _check_tensors(path, kind, f, expected):
+    """The declared tensors of open file ``f`` are exactly ``expected``'s names, all float32 of its shapes."""
+    declared = set(f.keys())
+    missing, unexpected = sorted(set(expected) - declared), sorted(declared - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{path}: tensors do not match a {kind} generator: "
+            f"missing {missing[:20]}{' ...' if len(missing) > 20 else ''}, "
+            f"unexpected {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
+        )
+    for name, tensor in expected.items():
+        dtype, shape = f.get_slice(name).get_dtype(), f.get_slice(name).get_shape()
+        if dtype != "F32" or shape != list(tensor.shape):
+            needed = list(tensor.shape)
+            raise ModelFileError(f"{path}: tensor {name} is {dtype} {shape}, the architecture needs F32 {needed}")
 
 
 def load_native(path, device="cpu"):
-    kind, config = read_header(path)
     try:
-        tensors = load_file(str(path))
+        _check_header_size(path)
+        with safe_open(str(path), "pt") as f:
+            kind, config = _architecture(path, f.metadata())
+            shapes = skeleton(path, kind, config)
+            _check_tensors(path, kind, f, shapes.state_dict())
+            G = build_generator(kind, shapes.config)
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError) as err:
         raise ModelFileError(f"{path}: unreadable safetensors data (truncated or corrupt?): {err}") from None
-    G = build_generator(kind, config)
-    expected = G.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise ModelFileError(f"{path}: tensors do not match a {kind} generator: missing {missing}, unexpected {unexpected}")
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape:
-            raise ModelFileError(
-                f"{path}: tensor {name} has shape {list(tensor.shape)}, the architecture needs {list(expected[name].shape)}"
-            )
     with torch.no_grad():
         G.load_state_dict(tensors)
     return G.to(device).eval().requires_grad_(False)

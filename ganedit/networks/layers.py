@@ -20,7 +20,8 @@ class EqualizedLinear(nn.Module):
 
     def __init__(self, in_features, out_features, gain=1.0, lrmul=1.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lrmul)
+        # in place: on the meta device (the loader's shape check) "/" would import torch._dynamo, 0.8 s
+        self.weight = nn.Parameter(torch.randn(out_features, in_features).div_(lrmul))
         self.bias = nn.Parameter(torch.zeros(out_features))
         self.weight_gain = gain * lrmul / math.sqrt(in_features)
         self.bias_gain = lrmul
