@@ -12,16 +12,12 @@ import html
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 import ganedit
 from ganedit import EditRequest
@@ -30,7 +26,6 @@ BUNDLED = next(name for name, info in ganedit.MODELS.items() if info.bundled_fil
 MODEL_ORDER = [BUNDLED, *(name for name in ganedit.MODELS if name != BUNDLED)]
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples" / "examples.json"
 CANDIDATES = 6  # reference thumbnails per strip
-PICTURE_KEEP_S = 600  # our copies of served pictures are removed after this (Gradio keeps its own)
 
 DESCRIPTION = """## ganedit: move one part of a picture onto another
 Pick a **target**, a **reference** (each a seed of the generator) and a **part**: the part's look moves from the
@@ -68,39 +63,6 @@ def load_examples(service):
     rows = json.loads(EXAMPLES_FILE.read_text())
     return [row for row in rows if row.get("model") in ganedit.MODELS and service.has_catalog(row["model"])
             and service.state(row["model"])[0] != "unavailable"]
-
-
-class PictureFiles:
-    """Panels written as PNG files named after the edit (so downloads are too), each request in its own folder.
-
-    Gradio copies a returned file into its cache under a temporary name and renames it there, so identical
-    concurrent edits are served whole; returning numpy arrays instead lets one request rewrite the file another
-    is still sending.
-    """
-
-    def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="ganedit-pictures-"))
-
-    def write(self, stem, pictures):
-        self._forget_old()
-        folder = Path(tempfile.mkdtemp(dir=self.root))
-        paths = {}
-        for name, array in pictures.items():
-            paths[name] = str(folder / f"{stem}_{name}.png")
-            Image.fromarray(array).save(paths[name])
-        return paths
-
-    def _forget_old(self):
-        for folder in self.root.iterdir():
-            try:
-                old = time.time() - folder.stat().st_mtime > PICTURE_KEEP_S
-            except FileNotFoundError:  # another request removed it just now
-                continue
-            if old:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def example_label(row):
@@ -159,7 +121,7 @@ def build_demo(service, labelling=False):
     fallback = usable_model(service)
     if fallback is None:
         return unavailable_page()
-    pictures = PictureFiles()
+    pictures = ganedit.PictureFolders()
     atexit.register(pictures.remove)
     catalog = service.catalog(fallback)
     examples = load_examples(service)
@@ -191,10 +153,8 @@ def build_demo(service, labelling=False):
                     target_random = gr.Button("Random target", size="sm", min_width=120, elem_id="target-random")
                     reference_random = gr.Button("Random reference", size="sm", min_width=120,
                                                  elem_id="reference-random")
-                with gr.Row(equal_height=True):
-                    part_dd = gr.Dropdown(part_choices(catalog, first.part), value=first.part, scale=3, min_width=150,
-                                          label="Part (or click the target or reference)", elem_id="part")
-                    restart_btn = gr.Button("New selection", size="sm", scale=1, min_width=100, elem_id="restart")
+                part_dd = gr.Dropdown(part_choices(catalog, first.part), value=first.part,
+                                      label="Part (or click the target or reference)", elem_id="part")
                 method_radio = gr.Radio(list(ganedit.METHODS), value=first.method, label="Method", elem_id="method")
                 global_md = gr.Markdown("The global method moves the whole picture toward the reference: it "
                                         "ignores the part.", visible=False, elem_id="global-note")
@@ -233,6 +193,7 @@ def build_demo(service, labelling=False):
                                                      elem_id="overlay")
                             own_scale_cb = gr.Checkbox(False, label="Scale the difference to this edit",
                                                        elem_id="own-scale")
+                            restart_btn = gr.Button("New click selection", size="sm", elem_id="restart")
                         legend_html = gr.HTML(elem_id="legend")
                         metrics_md = gr.Markdown(elem_id="metrics")
                         share_link_tb = gr.Textbox(label="Share link: opens this very edit", buttons=["copy"],
@@ -451,15 +412,16 @@ def build_demo(service, labelling=False):
         with_link(candidates.select(pick, candidate_seeds, reference_num, api_visibility="private").then(**edit_event))
 
         # ---- the grid (its own lane, so grids never hold up edits) -----------------------------------------
+        @spaces.GPU(duration=120)
+        def compute_grid(grid, progress):
+            return service.grid(grid, lambda fraction, message=None: progress(fraction, desc=message))
+
         def make_grid(model, target, references, parts, method, epsilon, lam, psi, progress=gr.Progress()):
             try:
-                seeds = [s for s in str(references or "").replace(",", " ").split()]
+                seeds = str(references or "").replace(",", " ").split()
                 grid = ganedit.GridRequest.strict(service.catalog, model, target, seeds, parts or [], method,
                                                   epsilon, lam, psi)
-                G, catalog = service.model(model)
-                image = ganedit.edit_grid(G, catalog, grid.target, grid.references, grid.parts, grid.method,
-                                          grid.epsilon, grid.lam, grid.psi,
-                                          progress=lambda fraction, message=None: progress(fraction, desc=message))
+                image = compute_grid(grid, progress)
             except ValueError as err:
                 raise gr.Error(sentence(err)) from None
             return pictures.write(f"{model}_t{grid.target}_grid", {"grid": image})["grid"]

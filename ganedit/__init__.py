@@ -25,6 +25,7 @@ from .request import (
     MAX_GRID_PARTS, MAX_GRID_REFERENCES, EditRequest, GridRequest, RequestError, default_parts, lam_range,
 )
 from .seeds import MAX_SEED, seed_to_z
+from .files import PictureFolders
 from .service import EditService, ModelUnavailableError
 
 __all__ = [
@@ -44,5 +45,5 @@ __all__ = [
     "difference_panel",
     "difference_picture", "edit_grid", "edit_strip", "enlarge",
     # serving
-    "EditService", "ModelUnavailableError",
+    "EditService", "ModelUnavailableError", "PictureFolders",
 ]

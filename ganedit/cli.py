@@ -1,4 +1,4 @@
-"""python -m ganedit: convert weights, build, label and upgrade catalogs, make edits, evaluate locality."""
+"""python -m ganedit: prepare models, convert weights, build, label and upgrade catalogs, make edits, evaluate."""
 
 import argparse
 import io
@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -17,6 +18,7 @@ from .files import safe_name, write_bytes_atomically
 from .figures import edit_grid, edit_strip
 from .loading import MODELS, ModelFileError, WeightsUnavailableError, load_generator, save_generator
 from .metrics import difference_heatmap
+from .prepare import EXAMPLES_FILE, choose_examples, prepare_model, write_examples
 
 
 class ProgressBar:
@@ -32,6 +34,12 @@ class ProgressBar:
     def close(self):
         self.bar.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def _png_bytes(image):
     buffer = io.BytesIO()
@@ -44,6 +52,17 @@ def _model_and_catalog(args):
     catalog = load_catalog(args.catalog or CATALOG_DIR / safe_name(G.name))
     catalog.check_fits(G)
     return G, catalog
+
+
+def cmd_prepare(args):
+    for name in args.models:
+        G, catalog = prepare_model(name, out=args.out, device=args.device, k=args.k, n_images=args.n_images,
+                                   force=args.force, bar=ProgressBar)
+        if args.examples:
+            rows = choose_examples(G, catalog, args.example_seeds, bar=ProgressBar)
+            write_examples(args.examples_file, name, rows)
+            chosen = "; ".join(f"{r['part']} (target {r['target']}, reference {r['reference']})" for r in rows)
+            print(f"{name}: examples written to {args.examples_file}: {chosen}")
 
 
 def cmd_convert(args):
@@ -128,6 +147,22 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m ganedit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     model_help = f"a registered model ({', '.join(MODELS)}) or a .pkl / .safetensors file"
+
+    p = commands.add_parser("prepare", help="get, convert and catalog registered models, draw contact sheets to name "
+                                            "parts from, then (--examples) choose the app's examples; resumable")
+    p.add_argument("models", nargs="+", choices=list(MODELS), metavar="MODEL",
+                   help=f"one or more of {', '.join(MODELS)}")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="default: cuda when available")
+    p.add_argument("--k", type=int, default=16, help="number of clusters of a new catalog")
+    p.add_argument("--n-images", type=int, default=200, help="images a new catalog is built from")
+    p.add_argument("--out", default=CATALOG_DIR, help="folder of catalogs and contact sheets (default catalogs/)")
+    p.add_argument("--force", action="store_true", help="rebuild catalogs and contact sheets (part names are lost)")
+    p.add_argument("--examples", action="store_true", help="also choose each model's examples from its named parts")
+    p.add_argument("--example-seeds", type=int, default=300, help="seeds the example pairs are chosen from")
+    p.add_argument("--examples-file", default=EXAMPLES_FILE,
+                   help="examples file to update (default examples/examples.json)")
+    p.set_defaults(run=cmd_prepare)
 
     p = commands.add_parser("convert", help="convert an official NVIDIA .pkl to ganedit's .safetensors (same images, bit for bit)")
     p.add_argument("input")

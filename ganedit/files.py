@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -57,3 +58,38 @@ def atomic_path(path):
 def write_bytes_atomically(path, data):
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(data)
+
+
+class PictureFolders:
+    """Pictures written as PNG files, each batch in a folder of its own that no later write touches.
+
+    For a web server: a file that a response is still sending must never be rewritten (Gradio encodes returned
+    arrays in place under a content hash, so identical concurrent requests once got truncated pictures). Folders
+    older than ``keep_s`` are removed at the next write; ``remove()`` removes them all.
+    """
+
+    def __init__(self, keep_s=600):
+        self.root, self.keep_s = Path(tempfile.mkdtemp(prefix="ganedit-pictures-")), keep_s
+
+    def write(self, stem, pictures):
+        """{name: H x W x 3 uint8 array} -> {name: path of '<stem>_<name>.png'}, in a new folder."""
+        from PIL import Image  # only servers write pictures this way
+
+        self._forget_old()
+        folder = Path(tempfile.mkdtemp(dir=self.root))
+        paths = {name: str(folder / f"{stem}_{name}.png") for name in pictures}
+        for name, array in pictures.items():
+            Image.fromarray(array).save(paths[name])
+        return paths
+
+    def _forget_old(self):
+        for folder in self.root.iterdir():
+            try:
+                old = time.time() - folder.stat().st_mtime > self.keep_s
+            except FileNotFoundError:  # another request removed it just now
+                continue
+            if old:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)

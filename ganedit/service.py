@@ -17,7 +17,7 @@ import torch
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
 from .edit import edit_prepared, prepare_seed
-from .figures import cluster_at, seed_overlay
+from .figures import cluster_at, edit_grid, seed_overlay
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info
 from .loading.registry import cache_dir
@@ -167,6 +167,12 @@ class EditService:
         reference = self.prepared(request.model, request.reference, request.psi)
         return edit_prepared(G, catalog, target, reference, request.part, request.method, request.epsilon,
                              request.lam, request.threshold)
+
+    def grid(self, grid, progress=None):
+        """The paper's Fig. 3 for a GridRequest, as one picture."""
+        G, catalog = self.model(grid.model)
+        return edit_grid(G, catalog, grid.target, grid.references, grid.parts, grid.method, grid.epsilon, grid.lam,
+                         grid.psi, progress=progress)
 
     def overlays(self, request):
         """Target and reference with the catalog's cluster map over them (the part's clusters outlined), cropped

@@ -235,6 +235,7 @@ def test_clicking_a_picture_picks_its_clusters_as_the_part(page, app_url):
     G, catalog = ganedit.load_generator(MODEL), ganedit.load_catalog(MODEL)
     cluster_map = ganedit.prepare_seed(G, catalog, 9).cluster_map.numpy()
     rows, cols = cluster_map.shape
+    page.wait_for_selector("#candidates img")  # the page has settled: nothing moves the picture any more
     box = page.locator("#target-image img").bounding_box()
 
     def click(cluster):

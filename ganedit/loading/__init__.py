@@ -3,10 +3,11 @@
 import hashlib
 from pathlib import Path
 
+from .download import file_sha256
 from .errors import ModelFileError, WeightsUnavailableError
 from .native import load_native, save_generator
 from .official import load_official
-from .registry import MODELS, ModelInfo, availability, fetch_weights, model_info
+from .registry import MODELS, ModelInfo, availability, converted_weights, fetch_weights, model_info
 
 
 def weights_fingerprint(G):
@@ -41,6 +42,7 @@ def load_generator(source, device="cpu", progress=None):
 
 
 __all__ = [
-    "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability", "fetch_weights",
-    "load_generator", "load_native", "load_official", "model_info", "save_generator", "weights_fingerprint",
+    "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability", "converted_weights",
+    "fetch_weights", "file_sha256", "load_generator", "load_native", "load_official", "model_info", "save_generator",
+    "weights_fingerprint",
 ]

@@ -1,24 +1,26 @@
 """The models ganedit knows, kept as data in registry.json, and where each one's weights come from.
 
-Weights are looked for, in order:
+Weights are looked for, in order: files on this machine, ganedit's own format first (it loads faster, and it is
+what `python -m ganedit prepare` built the catalog with), then downloads:
 1. the bundled file shipped inside the package (cartoon-faces);
-2. ``$GANEDIT_WEIGHTS_DIR/<official file name>`` (NVIDIA's pickle) or ``$GANEDIT_WEIGHTS_DIR/<name>.safetensors``;
-3. ``<name>.safetensors`` in the Hugging Face hub repo named by ``$GANEDIT_HUB_REPO`` (huggingface_hub's cache);
-4. NVIDIA's published URL, downloaded once into ``$GANEDIT_CACHE`` (default ~/.cache/ganedit).
+2. ``$GANEDIT_WEIGHTS_DIR/<name>.safetensors``;
+3. ``<cache>/weights/<name>.safetensors``, converted by `prepare`;
+4. ``$GANEDIT_WEIGHTS_DIR/<official file name>`` (NVIDIA's pickle);
+5. ``<cache>/<official file name>``, downloaded before and checked (see download.py);
+6. ``<name>.safetensors`` in the Hugging Face hub repo named by ``$GANEDIT_HUB_REPO`` (huggingface_hub's cache);
+7. NVIDIA's published URL, downloaded into 5.
+``<cache>`` is ``$GANEDIT_CACHE`` (default ~/.cache/ganedit).
 """
 
-import hashlib
 import json
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import atomic_path
+from .download import download_weights, file_sha256, usable_download
 from .errors import WeightsUnavailableError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-DOWNLOAD_TIMEOUT_S = 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class ModelInfo:
     url: str | None = None
     sha256: str | None = None
     download_mb: int | None = None  # about how much a first use downloads (NVIDIA's file), for visitors
+    faces: bool = False  # aligned faces like FFHQ's: `prepare` names eyes, nose, mouth by position (face_labels)
 
     @property
     def hub_file(self):
@@ -63,16 +66,25 @@ def _offline():
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("GANEDIT_OFFLINE", "HF_HUB_OFFLINE"))
 
 
+def converted_weights(info):
+    """Where `prepare` writes ``info``'s weights converted to ganedit's format."""
+    return cache_dir() / "weights" / info.hub_file
+
+
+def downloaded_weights(info):
+    """Where NVIDIA's file of ``info`` is downloaded to."""
+    return cache_dir() / info.official_file
+
+
 def local_weights(info):
-    """The path of weights already on this machine for ``info``, or None."""
+    """The path of weights already on this machine for ``info``, or None (the order is the module's docstring's)."""
     if info.bundled_file:
         path = PACKAGE_DIR / info.bundled_file
         return path if path.exists() else None
-    candidates = []
-    if os.environ.get("GANEDIT_WEIGHTS_DIR"):
-        folder = Path(os.environ["GANEDIT_WEIGHTS_DIR"])
-        candidates += [folder / info.official_file, folder / info.hub_file]
-    candidates.append(cache_dir() / info.official_file)
+    folder = os.environ.get("GANEDIT_WEIGHTS_DIR")
+    mine = [Path(folder) / info.hub_file] if folder else []
+    nvidia = [Path(folder) / info.official_file] if folder else []
+    candidates = mine + [converted_weights(info)] + nvidia + [downloaded_weights(info)]
     return next((p for p in candidates if p.exists()), None)
 
 
@@ -98,34 +110,12 @@ def cache_dir():
     return path if path.is_absolute() else Path.home() / ".cache" / "ganedit"
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download(url, destination, expected_sha256, progress):
-    with atomic_path(destination) as tmp:
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            total, done = int(response.headers.get("Content-Length") or 0), 0
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                done += len(block)
-                if progress and total:
-                    progress(done / total)
-        if expected_sha256 and _sha256(tmp) != expected_sha256:
-            raise WeightsUnavailableError(f"{url}: download does not match its known sha256 {expected_sha256}")
-    return destination
-
-
 def _unavailable_message(info, reasons):
     return (
         f"The weights of '{info.name}' ({info.official_file}) are not on this machine and could not be downloaded "
         f"({'; '.join(reasons)}). Get {info.official_file} from NVIDIA ({info.url}) and put it in the folder named by "
         f"GANEDIT_WEIGHTS_DIR, or set GANEDIT_HUB_REPO to a Hugging Face repo holding {info.hub_file} "
-        f"(made with `python -m ganedit convert`)."
+        f"(made with `python -m ganedit prepare` or `convert`)."
     )
 
 
@@ -133,9 +123,11 @@ def fetch_weights(name, progress=None):
     """A local path to the weights of registered model ``name``, downloading them if needed and allowed."""
     info = model_info(name)
     path = local_weights(info)
+    if info.official_file and path == downloaded_weights(info):
+        path = path if usable_download(path, info) else None  # a bad download is removed, and downloaded again below
+    elif path and info.sha256 and path.name == info.official_file and file_sha256(path) != info.sha256:
+        raise WeightsUnavailableError(f"{path} does not match the known sha256 of {info.official_file}")
     if path:
-        if info.sha256 and path.name == info.official_file and _sha256(path) != info.sha256:
-            raise WeightsUnavailableError(f"{path} does not match the known sha256 of {info.official_file}")
         return path
     if info.bundled_file:
         raise WeightsUnavailableError(f"the bundled weights {info.bundled_file} are missing from this installation")
@@ -157,7 +149,8 @@ def fetch_weights(name, progress=None):
     else:
         reasons.append("GANEDIT_HUB_REPO is not set")
     try:
-        return _download(info.url, cache_dir() / info.official_file, info.sha256, progress)
-    except (OSError, ValueError) as err:
-        reasons.append(f"download from NVIDIA failed: {getattr(err, 'reason', err)}")
+        download_weights(info, downloaded_weights(info), progress)
+        return downloaded_weights(info)
+    except WeightsUnavailableError as err:
+        reasons.append(f"download from NVIDIA failed: {err}")
     raise WeightsUnavailableError(_unavailable_message(info, reasons))

@@ -5,6 +5,8 @@ The public API splits NVIDIA's ``Gs.run`` into the three steps the paper edits b
     w = G.mapping(z, truncation_psi)      # [N, w_dim] (or one w per style layer, see ``mapping``)
     sigma = G.styles(w)                    # one [N, C] tensor per style layer
     images = G.synthesis(sigma)            # [N, 3, H, W], about [-1, 1]
+
+``G.optimize()`` makes ``synthesis`` run a compiled fast path (ganedit.networks.fast) with the same pictures.
 """
 
 import math
@@ -73,7 +75,8 @@ class MappingNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """Base of both families. Subclasses build ``style_layers`` and implement ``styles`` and ``synthesis``.
+    """Base of both families. Subclasses build ``style_layers`` and implement ``styles``, ``_style_bias`` and
+    ``_synthesize`` (whose ``fast`` flag picks exact rewrites that are cheaper once compiled).
 
     ``config`` is the architecture as plain data (what our safetensors files store beside the weights).
     """
@@ -89,6 +92,7 @@ class Generator(nn.Module):
         self.w_dim = int(config["w_dim"])
         self.num_ws = 2 * int(math.log2(self.resolution)) - 2
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
+        self._fast = None  # a FastSynthesis once optimize() ran
 
     @property
     def device(self):
@@ -124,6 +128,29 @@ class Generator(nn.Module):
         if w.ndim == 3 and w.shape[1] == self.num_ws:
             return list(w.unbind(1))
         raise ValueError(f"w must have shape [N, {self.w_dim}] or [N, {self.num_ws}, {self.w_dim}], got {list(w.shape)}")
+
+    def synthesis(self, styles, noise_mode="const", return_activations=False):
+        """Styles (as ``styles`` returns them) -> images [N, 3, H, W]; with ``return_activations`` also a dict of the
+        feature maps named by ``StyleLayer.activation``. After ``optimize()`` a warm fast path serves the call."""
+        if len(styles) != len(self.style_layers):
+            raise ValueError(f"expected {len(self.style_layers)} style tensors, got {len(styles)}")
+        args = (tuple(styles), self._style_bias(styles), noise_mode, return_activations)
+        fast = self._fast.get(*args) if self._fast is not None else None
+        return (fast or self._synthesize)(*args)
+
+    def optimize(self, background=False, batch_sizes=(1,)):
+        """Make ``synthesis`` use the compiled fast path (pictures within 1e-4 relative L2 of eager) and return self.
+
+        The path is compiled and warmed for ``batch_sizes`` (with and without activations), other batch sizes on
+        first use. ``background=True`` does all compiling in a worker thread and serves eager synthesis until the
+        call's path is warm, so no caller waits for a compiler. Optimize after moving the model to its device and
+        loading its weights: the compiled graphs hold them as constants. GANEDIT_OPTIMIZE=0 turns this off.
+        """
+        from .fast import FastSynthesis, optimization_enabled
+
+        if optimization_enabled():
+            self._fast = FastSynthesis(self, background, batch_sizes)
+        return self
 
     def forward(self, z, truncation_psi=1.0, noise_mode="const"):
         return self.synthesis(self.styles(self.mapping(z, truncation_psi)), noise_mode=noise_mode)

@@ -112,13 +112,14 @@ class StyleGAN2(Generator):
         ws = self._ws(w)
         return Styles([layer.style_of(ws[i]) for layer, i in zip(self.layers.values(), self.w_index)])
 
-    def synthesis(self, styles, noise_mode="const", return_activations=False):
-        if len(styles) != len(self.style_layers):
-            raise ValueError(f"expected {len(self.style_layers)} style tensors, got {len(styles)}")
-        x = self.const.expand(styles[0].shape[0], -1, -1, -1)
+    def _style_bias(self, styles):
+        return None  # modulation has no bias
+
+    def _synthesize(self, scales, biases, noise_mode, return_activations, fast=False):
+        x = self.const.expand(scales[0].shape[0], -1, -1, -1)
         activations = {"4x4/Const": x} if return_activations else None
         image = None
-        for spec, layer, sigma in zip(self.style_layers, self.layers.values(), styles):
+        for spec, layer, sigma in zip(self.style_layers, self.layers.values(), scales):
             if spec.name.endswith("ToRGB"):
                 rgb = layer(x, sigma, noise_mode, self.resample_kernel)
                 image = rgb if image is None else upsample_image(image, self.resample_kernel) + rgb
