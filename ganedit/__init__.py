@@ -3,35 +3,34 @@
 This module's exports are the public API that the app, the CLI and notebooks use.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .loading import (
     MODELS, ModelFileError, WeightsUnavailableError, availability, load_generator, model_info, save_generator,
 )
 from .catalog import Catalog, build_catalog, default_layer, load_catalog
-from .edit import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
+from .editing import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
 from .figures import (
     cluster_at, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge,
     seed_overlay,
 )
-from .metrics import (
-    DIFFERENCE_SCALE, difference_heatmap, heatmap, heatmap_colours, in_out_mse, inside_share, lab_squared_error,
-    percentile_scale,
-)
+from .heatmap import DIFFERENCE_SCALE, difference_heatmap, heatmap, heatmap_colours, percentile_scale
+from .metrics import in_out_mse, inside_share, lab_squared_error
 from .networks import Generator, StyleLayer, Styles
 from .query import DEFAULT_THRESHOLD, THRESHOLD_RANGE, global_query, sequential_query, simultaneous_query
 from .request import FIELDS as REQUEST_FIELDS
 from .request import (
     MAX_GRID_PARTS, MAX_GRID_REFERENCES, EditRequest, GridRequest, RequestError, default_parts, lam_range,
 )
-from .seeds import MAX_SEED, seed_to_z
+from .seeds import MAX_SEED, seed_to_z, seeds_to_z
 from .files import PictureFolders
 from .service import EditService, ModelUnavailableError
 
 __all__ = [
+    "__version__",
     # models and their files
     "MODELS", "Generator", "StyleLayer", "Styles", "ModelFileError", "WeightsUnavailableError", "availability",
-    "load_generator", "model_info", "save_generator", "seed_to_z", "MAX_SEED",
+    "load_generator", "model_info", "save_generator", "seed_to_z", "seeds_to_z", "MAX_SEED",
     # the method
     "Catalog", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
     "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",

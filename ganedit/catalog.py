@@ -27,13 +27,13 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from ._version import __version__
 from .files import atomic_path, safe_name, write_bytes_atomically
 from .kmeans import assign_clusters, fit_spherical_kmeans
-from .seeds import seed_to_z
+from .query import DEFAULT_THRESHOLD
+from .seeds import seeds_to_z
 
 CATALOG_DIR = Path(os.environ.get("GANEDIT_CATALOG_DIR") or Path(__file__).resolve().parent.parent / "catalogs")
-PAPER_THRESHOLD = 0.1  # rho / (1 + rho) in the paper
 FORMAT = 2  # 1: the three files of ganedit 0.1
 HEADER_KEY = "ganedit_catalog"
 CLUSTERS_PREFIX = "clusters:"  # a part given by its cluster ids, as text: 'clusters:3,7'
@@ -54,7 +54,7 @@ def default_layer(G):
     return next(s.activation for s in G.style_layers if s.resolution == res and s.activation != "4x4/Const")
 
 
-def useful_ranges(contributions, threshold=PAPER_THRESHOLD):
+def useful_ranges(contributions, threshold=DEFAULT_THRESHOLD):
     """Ranges of epsilon and lambda over which edits still change, read off M.
 
     Beyond the budget that takes every channel with m > threshold (for the most demanding cluster and layer), a
@@ -481,8 +481,7 @@ def _crop_mask(crop, resolution, size, device):
 def _batches(G, n_images, seed, batch_size, truncation_psi):
     for start in range(0, n_images, batch_size):
         seeds = range(seed + start, seed + min(start + batch_size, n_images))
-        z = torch.cat([torch.from_numpy(seed_to_z(s, G.z_dim)) for s in seeds])
-        w = G.mapping(z.to(G.device), truncation_psi)
+        w = G.mapping(seeds_to_z(seeds, G.z_dim, G.device), truncation_psi)
         yield len(seeds), G.synthesis(G.styles(w), return_activations=True)[1]
 
 
@@ -528,14 +527,14 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
     done = 0
     for n, acts in _batches(G, n_images, seed, batch_size, psi):
         a = acts[layer]
-        labels = assign_clusters(a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]), centroids.to(a.device))
-        memberships = F.one_hot(labels, k).reshape(n, a.shape[2], a.shape[3], k).permute(0, 3, 1, 2).float()
+        assignments = assign_clusters(a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]), centroids.to(a.device))
+        memberships = F.one_hot(assignments, k).reshape(n, a.shape[2], a.shape[3], k).permute(0, 3, 1, 2).float()
         for s in styles:
             act = acts[s.activation].double()
-            z = (act - mean[s.name].view(1, -1, 1, 1)) / std[s.name].view(1, -1, 1, 1)
+            standardised = (act - mean[s.name].view(1, -1, 1, 1)) / std[s.name].view(1, -1, 1, 1)
             u = F.interpolate(memberships, size=act.shape[2:], mode="bilinear", align_corners=False).double()
             u = u * _crop_mask(crop, G.resolution, act.shape[2], act.device)
-            totals[s.name] = totals[s.name] + torch.einsum("nkhw,nchw->kc", u, z.square())
+            totals[s.name] = totals[s.name] + torch.einsum("nkhw,nchw->kc", u, standardised.square())
         done += n
         report(0.6 + 0.4 * done / n_images, "measuring channel contributions")
     contributions = {name: (totals[name] / counts[name]).float().cpu() for name in totals}

@@ -11,14 +11,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog, upgrade_catalog
-from .edit import METHODS, edit
+from .editing import METHODS, edit
 from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
 from .files import safe_name, write_bytes_atomically
 from .figures import edit_grid, edit_strip
+from .heatmap import difference_heatmap
 from .loading import MODELS, ModelFileError, WeightsUnavailableError, load_generator, save_generator
-from .metrics import difference_heatmap
 from .prepare import EXAMPLES_FILE, choose_examples, prepare_model, write_examples
+from .request import parse_seed
 
 
 class ProgressBar:
@@ -130,10 +131,10 @@ def cmd_evaluate(args):
 
 
 def _seed(text):
-    value = int(text)
-    if not 0 <= value <= 2**32 - 1:
-        raise argparse.ArgumentTypeError(f"a seed must be from 0 to {2**32 - 1}, got {value}")
-    return value
+    try:
+        return parse_seed(text, "a seed")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _non_negative(text):

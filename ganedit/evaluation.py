@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from .edit import edit_prepared, prepare_seed
+from .editing import edit_prepared, prepare_seed
 from .metrics import in_out_mse
 
 

@@ -15,13 +15,13 @@ and fix it with `python -m ganedit label`.
 import numpy as np
 import torch
 
-from .seeds import seed_to_z
+from .seeds import seeds_to_z
 
 
 @torch.no_grad()
 def cluster_statistics(G, catalog, seeds):
     """Per cluster: (mean y, mean x, area share, share of pixels left of centre, share touching the side edges)."""
-    z = torch.cat([torch.from_numpy(seed_to_z(s, G.z_dim)) for s in seeds]).to(G.device)
+    z = seeds_to_z(seeds, G.z_dim, G.device)
     _, activations = G.synthesis(G.styles(G.mapping(z, catalog.truncation_psi)), return_activations=True)
     maps = catalog.cluster_map(activations).cpu().numpy()
     n, h, w = maps.shape

@@ -3,9 +3,9 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .edit import edit_prepared, prepare_seed
+from .editing import grid_edits
 from .imaging import crop_rows
-from .metrics import difference_heatmap, heatmap
+from .heatmap import difference_heatmap, heatmap
 
 DISPLAY_SIZE = 256
 
@@ -107,21 +107,22 @@ def edit_strip(result, caption=""):
     return side_by_side([labelled(p, n) for p, n in zip(panels, names)])
 
 
+def grid_figure(target_seed, reference_seeds, parts, rows):
+    """The paper's Fig. 3 as one picture: target and references, then one row of edited targets per part
+    (``rows`` as editing.grid_edits returns them)."""
+    first = rows[0]
+    top = [labelled(enlarge(first[0].target), f"target {target_seed}")]
+    top += [labelled(enlarge(r.reference), f"reference {s}") for r, s in zip(first, reference_seeds)]
+    lines = [side_by_side(top)]
+    for part, results in zip(parts, rows):
+        lines.append(side_by_side([labelled(np.full_like(enlarge(first[0].target), 255), part)]
+                                  + [labelled(enlarge(r.result), f"{part} from {s}")
+                                     for r, s in zip(results, reference_seeds)]))
+    return stacked(lines)
+
+
 def edit_grid(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
               truncation_psi=None, progress=None):
-    """The paper's Fig. 3: a first row of target and references, then one row of edited targets per part."""
-    target = prepare_seed(G, catalog, target_seed, truncation_psi)
-    references = [prepare_seed(G, catalog, s, truncation_psi) for s in reference_seeds]
-    first = None
-    rows = []
-    for i, part in enumerate(parts):
-        results = [edit_prepared(G, catalog, target, r, part, method, epsilon, lam) for r in references]
-        if first is None:
-            first = [labelled(enlarge(results[0].target), f"target {target_seed}")]
-            first += [labelled(enlarge(r.reference), f"reference {s}") for r, s in zip(results, reference_seeds)]
-            rows.append(side_by_side(first))
-        rows.append(side_by_side([labelled(np.full_like(enlarge(results[0].target), 255), part)]
-                         + [labelled(enlarge(r.result), f"{part} from {s}") for r, s in zip(results, reference_seeds)]))
-        if progress:
-            progress((i + 1) / len(parts), f"grid row {part}")
-    return stacked(rows)
+    """The paper's Fig. 3 for one target, a few references and parts: grid_edits, drawn by grid_figure."""
+    rows = grid_edits(G, catalog, target_seed, reference_seeds, parts, method, epsilon, lam, truncation_psi, progress)
+    return grid_figure(target_seed, reference_seeds, parts, rows)

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
-from .edit import edit_prepared, prepare_seed
+from .editing import edit_prepared, prepare_seed
 from .face_labels import auto_label_faces
 from .figures import labelled, side_by_side, stacked
 from .files import safe_name, write_bytes_atomically

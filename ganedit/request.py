@@ -18,7 +18,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 
 from .catalog import CLUSTERS_PREFIX
-from .edit import METHODS, PSI_RANGE
+from .editing import METHODS, PSI_RANGE
 from .loading import MODELS
 from .query import DEFAULT_THRESHOLD, THRESHOLD_RANGE
 from .seeds import MAX_SEED

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import torch
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
-from .edit import edit_prepared, prepare_seed
+from .editing import edit_prepared, prepare_seed
 from .figures import cluster_at, edit_grid, seed_overlay
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info

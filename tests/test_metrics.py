@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from ganedit.heatmap import difference_heatmap
 from ganedit.metrics import (
-    difference_heatmap,
     in_out_mse,
     inside_share,
     lab_squared_error,

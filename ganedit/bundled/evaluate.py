@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from ..catalog import load_catalog, useful_ranges
-from ..edit import edit_prepared, prepare_seed
+from ..editing import edit_prepared, prepare_seed
 from ..evaluation import plot_curves, random_pairs, rows_to_csv, sweep_values
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8

@@ -15,7 +15,7 @@ import torch
 
 from ..catalog import build_catalog
 from ..loading import load_generator
-from ..seeds import seed_to_z
+from ..seeds import seeds_to_z
 from .renderer import PARTS, render
 
 SCORED_PARTS = ("eyes", "mouth", "hair", "face", "background")
@@ -25,7 +25,7 @@ HELD_OUT_SEEDS = range(100_000, 100_200)  # never used for the catalog (seeds 0.
 @torch.no_grad()
 def ground_truth(G, seeds):
     """(renderer masks [N, 64, 64], the generator's activations) for ``seeds``."""
-    z = torch.cat([torch.from_numpy(seed_to_z(s, G.z_dim)) for s in seeds])
+    z = seeds_to_z(seeds, G.z_dim)
     masks = render(z).masks
     _, activations = G.synthesis(G.styles(G.mapping(z)), return_activations=True)
     return masks, activations

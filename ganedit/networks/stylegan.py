@@ -62,6 +62,8 @@ class AdaINLayer(nn.Module):
     def forward(self, x, sigma, beta, noise_mode, blur, fast=False):
         if self.mode == "const":
             x = self.const.expand(sigma.shape[0], -1, -1, -1)
+        elif self.mode == "conv" and fast and __import__("os").environ.get("NNP") and x.shape[1] >= int(__import__("os").environ.get("NNP")):
+            x = torch._nnpack_spatial_convolution(x, self.weight * self.weight_gain, None, [1, 1])
         elif self.mode == "conv":
             x = F.conv2d(x, self.weight * self.weight_gain, padding=1)
         else:

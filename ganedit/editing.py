@@ -14,7 +14,7 @@ from .imaging import crop_rows, to_uint8
 from .metrics import in_out_mse, inside_share, lab_squared_error
 from .networks import Styles
 from .query import DEFAULT_THRESHOLD, global_query, sequential_query, simultaneous_query
-from .seeds import seed_to_z
+from .seeds import seeds_to_z
 
 METHODS = ("sequential", "simultaneous", "global")
 PSI_RANGE = (0.0, 2.0)  # truncation psi: 0 is the average picture, beyond 2 pictures fall apart
@@ -86,28 +86,51 @@ def _default_psi(G):
 @torch.no_grad()
 def prepare_seed(G, catalog, seed, truncation_psi=None, noise_mode="const"):
     psi = _check_psi(_default_psi(G) if truncation_psi is None else truncation_psi)
-    z = torch.from_numpy(seed_to_z(seed, G.z_dim)).to(G.device)
+    z = seeds_to_z([seed], G.z_dim, G.device)
     styles = G.styles(G.mapping(z, psi))
     images, activations = G.synthesis(styles, noise_mode=noise_mode, return_activations=True)
     return PreparedSeed(seed, psi, styles, to_uint8(images)[0], catalog.cluster_map(activations)[0])
 
 
 @torch.no_grad()
-def edit_prepared(G, catalog, target, reference, part, method="sequential", epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD,
-                  interpolate_bias=False, noise_mode="const"):
-    """One edit from two prepared seeds: one synthesis plus the metrics. The queries validate the parameters."""
+def edit_prepared(G, catalog, target, reference, part, method="sequential", epsilon=None, lam=None,
+                  threshold=DEFAULT_THRESHOLD, interpolate_bias=False, noise_mode="const"):
+    """One edit from two prepared seeds: the styles' transfer, one synthesis, then the metrics. The queries
+    validate the parameters."""
     if epsilon is None:
         epsilon = catalog.epsilon["default"]
     if lam is None:
         lam = 1.0 if method == "global" else catalog.lam["default"]
     styles = transfer(target.styles, reference.styles, catalog, part, method, epsilon, lam, threshold, interpolate_bias)
     result = to_uint8(G.synthesis(styles, noise_mode=noise_mode))[0]
+    return measure(G, catalog, target, reference, result, part)
+
+
+def measure(G, catalog, target, reference, result, part):
+    """An EditResult: the three pictures cropped for display, the part's region in the target (from its cluster
+    map), and the CIELAB difference between target and result with In-/Out-MSE and the share inside the part."""
     roi = catalog.part_mask(target.cluster_map[None], part, G.resolution)[0].cpu().numpy()
     crop = getattr(getattr(G, "info", None), "crop", None)
-    shown = [crop_rows(a, crop, G.resolution) for a in (target.image, reference.image, result, roi)]
-    difference = lab_squared_error(shown[0], shown[2])
-    in_mse, out_mse = in_out_mse(difference, shown[3])
-    return EditResult(*shown[:3], difference, shown[3], in_mse, out_mse, inside_share(difference, shown[3]))
+    shown_target, shown_reference, shown_result, shown_roi = (
+        crop_rows(a, crop, G.resolution) for a in (target.image, reference.image, result, roi))
+    difference = lab_squared_error(shown_target, shown_result)
+    in_mse, out_mse = in_out_mse(difference, shown_roi)
+    return EditResult(shown_target, shown_reference, shown_result, difference, shown_roi, in_mse, out_mse,
+                      inside_share(difference, shown_roi))
+
+
+def grid_edits(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
+               truncation_psi=None, progress=None):
+    """The edits of the paper's Fig. 3: one row per part, one EditResult per reference (figures.grid_figure
+    draws them)."""
+    target = prepare_seed(G, catalog, target_seed, truncation_psi)
+    references = [prepare_seed(G, catalog, s, truncation_psi) for s in reference_seeds]
+    rows = []
+    for i, part in enumerate(parts):
+        rows.append([edit_prepared(G, catalog, target, r, part, method, epsilon, lam) for r in references])
+        if progress:
+            progress((i + 1) / len(parts), f"grid row {part}")
+    return rows
 
 
 def edit(G, catalog, target_seed, reference_seed, part, method="sequential", epsilon=None, lam=None,
@@ -119,4 +142,5 @@ def edit(G, catalog, target_seed, reference_seed, part, method="sequential", eps
     catalog.check_fits(G)
     target = prepare_seed(G, catalog, target_seed, truncation_psi, noise_mode)
     reference = prepare_seed(G, catalog, reference_seed, truncation_psi, noise_mode)
-    return edit_prepared(G, catalog, target, reference, part, method, epsilon, lam, threshold, interpolate_bias, noise_mode)
+    return edit_prepared(G, catalog, target, reference, part, method, epsilon, lam, threshold, interpolate_bias,
+                         noise_mode)
