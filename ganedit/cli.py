@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog, upgrade_catalog
 from .editing import METHODS, edit
-from .evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
+from .evaluation import evaluate, mean_difference_maps, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
 from .files import safe_name, write_bytes_atomically
 from .figures import edit_grid, edit_strip
@@ -120,7 +120,9 @@ def cmd_evaluate(args):
     for part in parts:
         catalog.part_clusters(part)  # unknown parts fail before the long run
     bar = ProgressBar("evaluate")
-    rows, mean_maps = evaluate(G, catalog, parts, random_pairs(args.pairs, args.seed), steps=args.steps, progress=bar)
+    pairs = random_pairs(args.pairs, args.seed)
+    rows = evaluate(G, catalog, parts, pairs, steps=args.steps, progress=bar)
+    mean_maps = mean_difference_maps(G, catalog, parts, pairs)
     bar.close()
     out = Path(args.out)
     write_bytes_atomically(out / "curves.csv", rows_to_csv(rows).encode())

@@ -1,8 +1,8 @@
 """The paper's Fig. 7 over many random pairs: mean difference maps per part (7a) and In-MSE vs Out-MSE
 curves for simultaneous edits over lambda and sequential edits over epsilon (7b, 7c).
 
-``roi_for`` lets a caller replace the catalog's region of interest by ground truth (the bundled model's
-renderer masks): In/Out-MSE are then measured against the true part.
+``evaluate``'s hooks let a caller measure against ground truth (the bundled model's renderer masks, and how much
+of the colour gap an edit closes: ganedit/bundled/evaluate.py).
 """
 
 import csv
@@ -31,39 +31,52 @@ def sweep_values(catalog, method, steps=6):
     return [round(float(v), 3) for v in np.linspace(spec["min"], spec["max"], steps + 1)[1:]]
 
 
-def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), steps=6, roi_for=None, progress=None):
-    """Rows of (part, method, value, in_mse, out_mse) averaged over pairs, and each part's mean difference map
-    at the catalog's default setting of the sequential method."""
-    prepared = {}
+class PreparedSeeds(dict):
+    """seed -> PreparedSeed of one generator and catalog, each prepared once."""
 
-    def seed_prepared(seed):
-        if seed not in prepared:
-            prepared[seed] = prepare_seed(G, catalog, seed)
-        return prepared[seed]
+    def __init__(self, G, catalog):
+        super().__init__()
+        self.G, self.catalog = G, catalog
 
-    rows, mean_maps = [], {}
+    def __missing__(self, seed):
+        self[seed] = prepare_seed(self.G, self.catalog, seed)
+        return self[seed]
+
+
+def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), steps=6, roi_for=None,
+             pair_measures=None, progress=None):
+    """Rows of (part, method, value, in_mse, out_mse) averaged over pairs, one per swept setting.
+
+    ``roi_for(target_seed, part)`` replaces the catalog's region of interest (e.g. by ground truth);
+    ``pair_measures(target_seed, reference_seed, part, result, roi)`` returns a dict of further numbers, which
+    are summed over the pairs into the row.
+    """
+    prepared = PreparedSeeds(G, catalog)
     jobs = [(part, method, value) for part in parts for method in methods for value in sweep_values(catalog, method, steps)]
-    jobs += [(part, "default", None) for part in parts]
+    rows = []
     for i, (part, method, value) in enumerate(jobs):
-        ins, outs, maps = [], [], []
+        ins, outs, sums = [], [], {}
         for target, reference in pairs:
-            kwargs = {"epsilon": value} if method == "sequential" else {"lam": value}
-            run_method = method if method != "default" else "sequential"
-            result = edit_prepared(G, catalog, seed_prepared(target), seed_prepared(reference), part, run_method,
-                                   **(kwargs if method != "default" else {}))
+            setting = {"epsilon": value} if method == "sequential" else {"lam": value}
+            result = edit_prepared(G, catalog, prepared[target], prepared[reference], part, method, **setting)
             roi = roi_for(target, part) if roi_for else result.roi
             in_mse, out_mse = in_out_mse(result.difference, roi)
             ins.append(in_mse)
             outs.append(out_mse)
-            maps.append(result.difference)
-        if method == "default":
-            mean_maps[part] = np.mean(maps, axis=0)
-        else:
-            rows.append({"part": part, "method": method, "value": value, "in_mse": float(np.mean(ins)),
-                         "out_mse": float(np.mean(outs))})
+            for key, number in (pair_measures(target, reference, part, result, roi) if pair_measures else {}).items():
+                sums[key] = sums.get(key, 0.0) + number
+        rows.append({"part": part, "method": method, "value": value, "in_mse": float(np.mean(ins)),
+                     "out_mse": float(np.mean(outs)), **sums})
         if progress:
             progress((i + 1) / len(jobs), f"{part} {method}")
-    return rows, mean_maps
+    return rows
+
+
+def mean_difference_maps(G, catalog, parts, pairs):
+    """Each part's difference map averaged over pairs, at the catalog's default sequential setting (Fig. 7a)."""
+    prepared = PreparedSeeds(G, catalog)
+    return {part: np.mean([edit_prepared(G, catalog, prepared[t], prepared[r], part).difference for t, r in pairs],
+                          axis=0) for part in parts}
 
 
 def rows_to_csv(rows):

@@ -159,16 +159,23 @@ def test_face_rule_names_clusters_by_their_place():
 
 def test_evaluation_rows_cover_every_setting(model):
     G, catalog = model
-    from ganedit.evaluation import evaluate, random_pairs, sweep_values
+    from ganedit.evaluation import evaluate, mean_difference_maps, random_pairs, sweep_values
 
     pairs = random_pairs(3, seed=1)
     assert len(set(pairs)) == 3 and all(t != r for t, r in pairs)
-    rows, maps = evaluate(G, catalog, ["eyes"], pairs, steps=3)
+    rows = evaluate(G, catalog, ["eyes"], pairs, steps=3)
+    maps = mean_difference_maps(G, catalog, ["eyes"], pairs)
     assert [(r["method"]) for r in rows] == ["sequential"] * 3 + ["simultaneous"] * 3
     assert maps["eyes"].shape == (G.resolution, G.resolution)
     epsilons = [r["value"] for r in rows if r["method"] == "sequential"]
     assert epsilons == sweep_values(catalog, "sequential", 3) and epsilons[-1] == catalog.epsilon["max"]
     assert all(r["in_mse"] >= 0 and r["out_mse"] >= 0 for r in rows)
+    # the hooks: a region of interest of our own, and numbers summed over the pairs
+    everywhere = np.ones((G.resolution, G.resolution), dtype=bool)
+    hooked = evaluate(G, catalog, ["eyes"], pairs, steps=3, roi_for=lambda target, part: everywhere,
+                      pair_measures=lambda target, reference, part, result, roi: {"pairs": 1.0})
+    assert all(r["out_mse"] == 0 and r["pairs"] == 3 for r in hooked)
+    assert [r["in_mse"] for r in hooked] != [r["in_mse"] for r in rows]
 
 
 def run_cli(*args):

@@ -24,13 +24,12 @@ import torch
 from PIL import Image
 
 from ..catalog import load_catalog, useful_ranges
-from ..editing import edit_prepared, prepare_seed
-from ..evaluation import plot_curves, random_pairs, rows_to_csv, sweep_values
+from ..evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8
 from ..loading import load_generator
-from ..metrics import in_out_mse, rgb_to_lab
-from ..seeds import seed_to_z
+from ..metrics import rgb_to_lab
+from ..seeds import seeds_to_z
 from .make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
 from .renderer import COORDINATES, PARTS, render
 
@@ -39,13 +38,9 @@ PAIR_SEED = 7  # pairs come from seeds 10^6 .. 2 * 10^6
 SEED_OFFSET = 1_000_000
 
 
-def z_of(seed, z_dim):
-    return torch.from_numpy(seed_to_z(seed, z_dim))
-
-
 @torch.no_grad()
 def reconstruction(G, seeds):
-    z = torch.cat([z_of(s, G.z_dim) for s in seeds])
+    z = seeds_to_z(seeds, G.z_dim)
     generated, rendered = to_uint8(G(z)), to_uint8(render(z).images)
     mae = np.abs(generated.astype(float) - rendered.astype(float)).mean()
     baseline = np.abs(rendered.astype(float) - rendered.astype(float).mean(0)).mean()
@@ -61,39 +56,31 @@ def mean_lab(image, mask):
 @torch.no_grad()
 def ideal_edit(G, target_seed, reference_seed, part):
     """The renderer's picture of the target with the part's colour coordinate taken from the reference."""
-    z = z_of(target_seed, G.z_dim)
+    z = seeds_to_z([target_seed], G.z_dim)
     i = COORDINATES[TRANSFER[part]]
-    z[0, i] = z_of(reference_seed, G.z_dim)[0, i]
+    z[0, i] = seeds_to_z([reference_seed], G.z_dim)[0, i]
     return to_uint8(render(z).images)[0]
 
 
 def measure_pairs(G, catalog, pairs, parts, steps):
     """Rows (part, method, value, in_mse, out_mse, transfer) averaged over pairs, ROI from the renderer's masks."""
     seeds = sorted({s for pair in pairs for s in pair})
-    masks = {s: m.numpy() for s, m in zip(seeds, render(torch.cat([z_of(s, G.z_dim) for s in seeds])).masks)}
-    prepared = {s: prepare_seed(G, catalog, s) for s in seeds}
-    rows = []
-    for part in parts:
-        part_index = PARTS.index(part)
-        ideal = {pair: ideal_edit(G, *pair, part) for pair in pairs} if part in TRANSFER else {}
-        settings = [("sequential", v) for v in sweep_values(catalog, "sequential", steps)]
-        settings += [("simultaneous", v) for v in sweep_values(catalog, "simultaneous", steps)]
-        for method, value in settings:
-            ins, outs, moved, gap2 = [], [], 0.0, 0.0
-            for target, reference in pairs:
-                kwargs = {"epsilon": value} if method == "sequential" else {"lam": value}
-                result = edit_prepared(G, catalog, prepared[target], prepared[reference], part, method, **kwargs)
-                roi = masks[target] == part_index
-                in_mse, out_mse = in_out_mse(result.difference, roi)
-                ins.append(in_mse)
-                outs.append(out_mse)
-                if ideal:
-                    before = mean_lab(result.target, roi)
-                    gap = mean_lab(ideal[target, reference], roi) - before
-                    moved += float(gap @ (mean_lab(result.result, roi) - before))
-                    gap2 += float(gap @ gap)
-            rows.append({"part": part, "method": method, "value": value, "in_mse": float(np.mean(ins)),
-                         "out_mse": float(np.mean(outs)), "transfer": moved / gap2 if gap2 else float("nan")})
+    masks = {s: m.numpy() for s, m in zip(seeds, render(seeds_to_z(seeds, G.z_dim)).masks)}
+    ideal = {(pair, part): ideal_edit(G, *pair, part) for pair in pairs for part in parts if part in TRANSFER}
+
+    def colour_moved(target, reference, part, result, roi):
+        """The edit's change of the part's mean colour projected on the ideal change, and that change squared."""
+        if part not in TRANSFER:
+            return {}
+        before = mean_lab(result.target, roi)
+        gap = mean_lab(ideal[(target, reference), part], roi) - before
+        return {"moved": float(gap @ (mean_lab(result.result, roi) - before)), "gap2": float(gap @ gap)}
+
+    rows = evaluate(G, catalog, parts, pairs, steps=steps, pair_measures=colour_moved,
+                    roi_for=lambda target, part: masks[target] == PARTS.index(part))
+    for row in rows:
+        moved, gap2 = row.pop("moved", 0.0), row.pop("gap2", 0.0)
+        row["transfer"] = moved / gap2 if gap2 else float("nan")
     return rows
 
 
