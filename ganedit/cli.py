@@ -149,7 +149,7 @@ def _non_negative(text):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m ganedit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    model_help = f"a registered model ({', '.join(MODELS)}) or a .pkl / .safetensors file"
+    model_help = f"a registered model ({', '.join(MODELS)}) or a weights file (NVIDIA TF or ada-pytorch .pkl, rosinality .pt, ganedit .safetensors)"
 
     p = commands.add_parser("prepare", help="get, convert and catalog registered models, draw contact sheets to name "
                                             "parts from, then (--examples) choose the app's examples; resumable")
@@ -167,9 +167,11 @@ def build_parser():
                    help="examples file to update (default examples/examples.json)")
     p.set_defaults(run=cmd_prepare)
 
-    p = commands.add_parser("convert", help="convert an official NVIDIA .pkl to ganedit's .safetensors (same images, bit for bit)")
-    p.add_argument("input")
-    p.add_argument("output")
+    p = commands.add_parser("convert", help="convert a model file to ganedit's .safetensors (the same images): NVIDIA's "
+                                            "TensorFlow or stylegan2-ada-pytorch / stylegan3 pickles, rosinality's "
+                                            "checkpoints, told apart by their content")
+    p.add_argument("input", help="a registered model or a model file")
+    p.add_argument("output", help="the .safetensors file to write")
     p.set_defaults(run=cmd_convert)
 
     p = commands.add_parser("catalog", help="build and save a semantic catalog for a model")

@@ -24,6 +24,7 @@ from .loading.registry import cache_dir
 
 FIRST_USE_CATALOG = dict(k=16, n_images=200)  # a catalog built on first use when none is precomputed
 FAILURE_MEMORY_S = 600  # a failed model is not tried again for this long (a download may work later)
+OPTIMIZE_FROM_RESOLUTION = 256  # NVIDIA's models get the compiled fast path; the bundled 64 px one is quick already
 log = logging.getLogger("ganedit")
 
 
@@ -107,6 +108,8 @@ class EditService:
         try:
             report = progress and (lambda fraction: progress(fraction, "downloading weights"))
             G = load_generator(name, self.device, progress=report)
+            if G.resolution >= OPTIMIZE_FROM_RESOLUTION:
+                G.optimize(background=True)  # compiled in a worker; visitors get eager synthesis until it is warm
             return G, self._catalog(G, progress)
         except Exception as err:  # noqa: BLE001 - whatever breaks a model must not break the server
             log.warning("model %s could not be loaded: %s: %s", name, type(err).__name__, err)

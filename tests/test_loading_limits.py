@@ -148,7 +148,8 @@ HOSTILE = {
                                                                         P.value("latin1")) * 1000 + b"l"),
                           "_codecs.encode"),
 }
-SPARSE = "sparse_3gb.pkl"  # 3 GB of zeros (a sparse file): read whole before, 3 GB; now the first byte is refused
+SPARSE = "sparse_3gb.pkl"  # a pickle header, then 3 GB of zeros (a sparse file): read whole before, 3 GB; now the
+# first byte after the header is refused (by the format scan, then by the reader)
 
 _CHILD = r"""
 import json, os, resource, signal, sys
@@ -185,6 +186,7 @@ def hostile(tmp_path_factory):
     for name, (data, _) in HOSTILE.items():
         (folder / name).write_bytes(data)
     with open(folder / SPARSE, "wb") as f:
+        f.write(b"\x80\x04")
         f.truncate(3 << 30)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     paths = [str(folder / name) for name in [*HOSTILE, SPARSE]]

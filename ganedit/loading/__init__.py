@@ -1,10 +1,11 @@
-"""Everything about files: NVIDIA's pickles, our safetensors format, the model registry and downloads."""
+"""Everything about files: model formats (formats.py tells them apart), the model registry and downloads."""
 
 import hashlib
 from pathlib import Path
 
 from .download import file_sha256
 from .errors import ModelFileError, WeightsUnavailableError
+from .formats import detect_format, load_file
 from .native import load_native, save_generator
 from .official import load_official
 from .registry import MODELS, ModelInfo, availability, converted_weights, fetch_weights, model_info
@@ -20,7 +21,9 @@ def weights_fingerprint(G):
 
 
 def load_generator(source, device="cpu", progress=None):
-    """A generator from a registry name, an official NVIDIA .pkl, or one of our .safetensors files.
+    """A generator from a registry name or a model file of any format ganedit reads (see formats.py), told apart by
+    its content: NVIDIA's TensorFlow pickles, stylegan2-ada-pytorch / stylegan3 pickles, rosinality/stylegan2-pytorch
+    checkpoints, our safetensors files.
 
     The returned module carries ``name``, ``info`` (the registry entry, or None for a bare file) and
     ``fingerprint`` (see weights_fingerprint).
@@ -29,12 +32,7 @@ def load_generator(source, device="cpu", progress=None):
     path = fetch_weights(info.name, progress) if info else Path(source)
     if not info and not path.exists():
         raise ValueError(f"{source!r} is neither a registered model ({', '.join(MODELS)}) nor an existing file")
-    if path.suffix == ".safetensors":
-        G = load_native(path, device)
-    elif path.suffix == ".pkl":
-        G = load_official(path, device)
-    else:
-        raise ModelFileError(f"{path}: unknown file type; ganedit reads NVIDIA's .pkl files and its own .safetensors")
+    G = load_file(path, device)
     G.name = info.name if info else path.stem
     G.info = info
     G.fingerprint = weights_fingerprint(G)
@@ -43,6 +41,6 @@ def load_generator(source, device="cpu", progress=None):
 
 __all__ = [
     "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability", "converted_weights",
-    "fetch_weights", "file_sha256", "load_generator", "load_native", "load_official", "model_info", "save_generator",
-    "weights_fingerprint",
+    "detect_format", "fetch_weights", "file_sha256", "load_file", "load_generator", "load_native", "load_official",
+    "model_info", "save_generator", "weights_fingerprint",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..files import atomic_path, write_bytes_atomically
 from .errors import ModelFileError, WeightsUnavailableError
-from .official import load_official
+from .formats import load_file
 
 DOWNLOAD_TIMEOUT_S = 20
 BLOCK = 1 << 20  # also how much of an answer is read to tell a page from a file
@@ -51,7 +51,7 @@ def check_weights(path, info):
     sha256 = file_sha256(path)
     if info.sha256 and sha256 != info.sha256:
         raise ModelFileError(f"its sha256 is {sha256}, not the known {info.sha256} of {info.official_file}")
-    G = load_official(path)
+    G = load_file(path)
     if (G.kind, G.resolution) != (info.kind, info.resolution):
         raise ModelFileError(f"it is a {G.kind} generator at {G.resolution}px, but {info.name} is a {info.kind} "
                              f"at {info.resolution}px")

@@ -34,9 +34,10 @@ _BOUNDS = {
     "fmap_max": ("integer", 1, 1024),  # 512
     "fmap_min": ("integer", 1, 1024),  # 1
     "fmap_decay": ("number", 0, 4),  # 1.0
-    "blur_filter": ("taps", 1, 8),  # [1, 2, 1]
-    "resample_kernel": ("taps", 1, 8),  # [1, 3, 3, 1]
+    "blur_filter": ("taps", 3, 3),  # [1, 2, 1]; the networks pad for exactly these lengths
+    "resample_kernel": ("taps", 4, 4),  # [1, 3, 3, 1]
     "fused_scale": ("choice", None, None),  # "auto"
+    "conv_clamp": ("number or None", 1e-3, 1 << 20),  # stylegan2-ada-pytorch's models: 256; NVIDIA's TF ones: None
 }
 _CHOICES = (True, False, "auto")
 
@@ -46,7 +47,8 @@ def _allowed(what, low, high):
         "power of two": f"a power of two from {low} to {high}",
         "integer": f"an integer from {low} to {high}",
         "number": f"a number from {low} to {high}",
-        "taps": f"a list of {low} to {high} finite numbers with a positive sum",
+        "number or None": f"None or a number from {low} to {high}",
+        "taps": f"a list of {low} finite numbers with a positive sum",
         "choice": " or ".join(map(repr, _CHOICES)),
     }[what]
 
@@ -55,23 +57,28 @@ def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+_REFUSED = object()
+
+
 def _checked_value(what, low, high, value):
-    """``value`` as plain Python data if it is within the bound, else None."""
+    """``value`` as plain Python data if it is within the bound, else _REFUSED."""
+    if what == "number or None" and value is None:
+        return None
     if what in ("integer", "power of two"):
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and low <= value <= high:
             if what == "integer" or value & (value - 1) == 0:
                 return int(value)
-    elif what == "number":
+    elif what in ("number", "number or None"):
         if _is_number(value) and low <= value <= high:  # (NaN fails the comparison)
             return float(value)
     elif what == "taps":
-        if isinstance(value, (list, tuple)) and low <= len(value) <= high and all(map(_is_number, value)):
+        if isinstance(value, (list, tuple)) and len(value) == low and all(map(_is_number, value)):
             taps = [float(v) for v in value]
             if all(map(math.isfinite, taps)) and sum(taps) > 0:
                 return taps
     elif type(value) in (bool, str) and value in _CHOICES:
         return value
-    return None
+    return _REFUSED
 
 
 def checked_config(path, kind, config):
@@ -87,7 +94,7 @@ def checked_config(path, kind, config):
     checked = {}
     for key, value in config.items():
         checked[key] = _checked_value(*_BOUNDS[key], value)
-        if checked[key] is None:
+        if checked[key] is _REFUSED:
             allowed = _allowed(*_BOUNDS[key])
             raise ModelFileError(f"{path}: {key}={shown(value)} is outside what ganedit builds ({allowed})")
     family = _FAMILIES[kind]

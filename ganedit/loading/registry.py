@@ -1,4 +1,5 @@
-"""The models ganedit knows, kept as data in registry.json, and where each one's weights come from.
+"""The models ganedit knows, kept as data in registry.json (and in the JSON file GANEDIT_MODELS names, see
+schema.py), and where each one's weights come from.
 
 Weights are looked for, in order: files on this machine, ganedit's own format first (it loads faster, and it is
 what `python -m ganedit prepare` built the catalog with), then downloads:
@@ -12,6 +13,7 @@ what `python -m ganedit prepare` built the catalog with), then downloads:
 ``<cache>`` is ``$GANEDIT_CACHE`` (default ~/.cache/ganedit).
 """
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ from pathlib import Path
 
 from .download import download_weights, file_sha256, usable_download
 from .errors import WeightsUnavailableError
+from .schema import checked_entries, configured_entries
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+REGISTRY_FILE = Path(__file__).with_name("registry.json")
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,11 @@ class ModelInfo:
 
 
 def _read_registry():
-    entries = json.loads((Path(__file__).with_name("registry.json")).read_text())
-    return {
-        name: ModelInfo(name=name, **{**entry, "crop": tuple(entry["crop"]) if entry.get("crop") else None})
-        for name, entry in entries.items()
-    }
+    """registry.json's models, then those of the JSON file GANEDIT_MODELS names, all checked (see schema.py)."""
+    fields = dataclasses.fields(ModelInfo)
+    built_in = checked_entries(json.loads(REGISTRY_FILE.read_text()), fields, REGISTRY_FILE)
+    entries = {**built_in, **configured_entries(fields, taken=built_in)}
+    return {name: ModelInfo(name=name, **entry) for name, entry in entries.items()}
 
 
 MODELS = _read_registry()

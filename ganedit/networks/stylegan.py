@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .generator import Generator, MappingNetwork, StyleLayer, Styles
-from .layers import LRELU_SLOPE, EqualizedLinear, conv_weight, depthwise_filter, fir_kernel, he_gain, noise_tensor
+from .layers import (LRELU_SLOPE, EqualizedLinear, conv3x3, conv_weight, depthwise_filter, fir_kernel, he_gain,
+                     noise_tensor)
 
 DEFAULTS = dict(
     z_dim=512, w_dim=512, resolution=1024, mapping_layers=8, mapping_fmaps=512, mapping_lrmul=0.01,
@@ -47,33 +49,33 @@ class AdaINLayer(nn.Module):
         return scale_minus_one + 1, beta
 
     def _upscale_conv(self, x, fast=False):
+        """Nearest 2x upscaling and the 3x3 conv. NVIDIA folds them into a stride-2 transposed 4x4 conv from 128 px
+        (fused), which equals the plain path with the kernel flipped; the fast path takes the cheapest exact form."""
         weight = self.weight * self.weight_gain
-        if not (self.fused or fast):
+        if fast and winograd.suits(x, "upscale"):  # 9 multiply-adds per input pixel and channel pair
+            return winograd.upscale_conv3x3(x, weight.flip(2, 3) if self.fused else weight)
+        if not (self.fused or fast):  # 36
             return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), weight, padding=1)
         if not self.fused:
-            # The same sum as nearest upscaling + conv, with 16 instead of 36 multiply-adds per input pixel: the
-            # fused op equals the plain path with the spatially flipped kernel, over the whole image.
             weight = weight.flip(2, 3)
-        # Nearest upscaling and the 3x3 conv folded into one stride-2 transposed 4x4 conv, as NVIDIA does at >= 128 px.
-        w = F.pad(weight.transpose(0, 1), [1, 1, 1, 1])
+        w = F.pad(weight.transpose(0, 1), [1, 1, 1, 1])  # 16
         w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
         return F.conv_transpose2d(x, w, stride=2, padding=1)
 
     def forward(self, x, sigma, beta, noise_mode, blur, fast=False):
         if self.mode == "const":
             x = self.const.expand(sigma.shape[0], -1, -1, -1)
-        elif self.mode == "conv" and fast and __import__("os").environ.get("NNP") and x.shape[1] >= int(__import__("os").environ.get("NNP")):
-            x = torch._nnpack_spatial_convolution(x, self.weight * self.weight_gain, None, [1, 1])
         elif self.mode == "conv":
-            x = F.conv2d(x, self.weight * self.weight_gain, padding=1)
+            x = conv3x3(x, self.weight * self.weight_gain, fast)
         else:
             x = depthwise_filter(self._upscale_conv(x, fast), blur, [1, 1, 1, 1])
         noise = noise_tensor(noise_mode, self.noise, x.shape[0], x.shape[2], x.shape[3], x)
         if noise is not None:
-            x = x + noise * self.noise_weight.view(1, -1, 1, 1)
+            # One op, so that compiling with frozen weights can't fold noise * weight into a constant feature map.
+            x = torch.addcmul(x, noise, self.noise_weight.view(1, -1, 1, 1))
         x = F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE)
-        x = x - x.mean(dim=(2, 3), keepdim=True)
-        x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + 1e-8)
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)  # one pass over x, compiled
+        x = (x - mean) * torch.rsqrt(var + 1e-8)
         return x * sigma[:, :, None, None] + beta[:, :, None, None]
 
 

@@ -13,11 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .generator import Generator, MappingNetwork, StyleLayer, Styles
-from .layers import LRELU_SLOPE, EqualizedLinear, conv_weight, depthwise_filter, fir_kernel, he_gain, noise_tensor, upsample_zeros
+from .layers import (LRELU_SLOPE, EqualizedLinear, conv3x3, conv_weight, depthwise_filter, fir_kernel, he_gain,
+                     noise_tensor, upsample_zeros)
 
 DEFAULTS = dict(
     z_dim=512, w_dim=512, resolution=1024, mapping_layers=8, mapping_fmaps=512, mapping_lrmul=0.01,
     fmap_base=16 << 10, fmap_decay=1.0, fmap_min=1, fmap_max=512, resample_kernel=(1, 3, 3, 1),
+    conv_clamp=None,  # stylegan2-ada-pytorch's: each layer's output limited to +-conv_clamp (its models: 256)
 )
 
 
@@ -37,6 +39,7 @@ class ModulatedConv(nn.Module):
         self.affine = EqualizedLinear(w_dim, in_channels)
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.has_noise = resolution is not None  # ToRGB layers have no noise and no activation
+        self.conv_clamp = None  # set by the generator from its config
         if self.has_noise:
             self.noise_strength = nn.Parameter(torch.zeros([]))
             self.register_buffer("noise", torch.randn(1, 1, resolution, resolution))
@@ -44,7 +47,7 @@ class ModulatedConv(nn.Module):
     def style_of(self, w):
         return self.affine(w) + 1
 
-    def forward(self, x, sigma, noise_mode, resample_kernel):
+    def forward(self, x, sigma, noise_mode, resample_kernel, fast=False):
         # Scaling the input channels by sigma and the output channels by the demodulation factor is the
         # same arithmetic as NVIDIA's per-sample weights (fused_modconv), but lets the batch share one
         # convolution, which is much faster on a CPU.
@@ -54,18 +57,23 @@ class ModulatedConv(nn.Module):
             # Zero-stuffing transposed conv (kernel flipped, so it correlates like NVIDIA's), then the FIR filter.
             x = F.conv_transpose2d(x, weight.transpose(0, 1).flip(2, 3), stride=2)
             x = depthwise_filter(x, resample_kernel * 4, [1, 1, 1, 1])
+        elif self.kernel == 3:
+            x = conv3x3(x, weight, fast)
         else:
-            x = F.conv2d(x, weight, padding=self.kernel // 2)
+            x = F.conv2d(x, weight)
         if self.demodulate:
             demod = torch.rsqrt(sigma.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)  # [N, O]
             x = x * demod[:, :, None, None]
         n = x.shape[0]
         if not self.has_noise:
-            return x + self.bias.view(1, -1, 1, 1)
+            return self._clamped(x + self.bias.view(1, -1, 1, 1))
         noise = noise_tensor(noise_mode, self.noise, n, x.shape[2], x.shape[3], x)
         if noise is not None:
             x = x + noise * self.noise_strength
-        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE) * math.sqrt(2)
+        return self._clamped(F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE) * math.sqrt(2))
+
+    def _clamped(self, x):
+        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
 
 
 def upsample_image(y, resample_kernel):
@@ -107,6 +115,8 @@ class StyleGAN2(Generator):
         self.layers = nn.ModuleDict(layers)
         self.style_layers = tuple(style_layers)
         self.w_index = tuple(w_index)
+        for layer in self.layers.values():
+            layer.conv_clamp = config["conv_clamp"]
 
     def styles(self, w):
         ws = self._ws(w)
@@ -121,10 +131,10 @@ class StyleGAN2(Generator):
         image = None
         for spec, layer, sigma in zip(self.style_layers, self.layers.values(), scales):
             if spec.name.endswith("ToRGB"):
-                rgb = layer(x, sigma, noise_mode, self.resample_kernel)
+                rgb = layer(x, sigma, noise_mode, self.resample_kernel, fast)
                 image = rgb if image is None else upsample_image(image, self.resample_kernel) + rgb
                 continue
-            x = layer(x, sigma, noise_mode, self.resample_kernel)
+            x = layer(x, sigma, noise_mode, self.resample_kernel, fast)
             if return_activations:
                 activations[spec.name] = x
         return (image, activations) if return_activations else image
