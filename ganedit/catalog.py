@@ -182,13 +182,12 @@ class Catalog:
         if layers != mine:
             raise ValueError(
                 f"catalog {self.path or self.model} was built for a different architecture than generator "
-                f"{getattr(G, 'name', '?')}: its style layers do not match"
+                f"{G.name}: its style layers do not match"
             )
-        fingerprint = getattr(G, "fingerprint", None)
-        if fingerprint and fingerprint != self.fingerprint:
+        if G.fingerprint and G.fingerprint != self.fingerprint:
             raise ValueError(
                 f"catalog {self.path or self.model} was built for weights {self.fingerprint}, but generator "
-                f"{getattr(G, 'name', '?')} has weights {fingerprint}; build a catalog for it with `python -m ganedit catalog`"
+                f"{G.name} has weights {G.fingerprint}; build a catalog for it with `python -m ganedit catalog`"
             )
 
     def metadata(self):
@@ -494,9 +493,8 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
     For a model with a display crop (the car model's black bands) only positions inside it count.
     """
     layer = layer or default_layer(G)
-    info = getattr(G, "info", None)
-    crop = info.crop if info else None
-    psi = truncation_psi if truncation_psi is not None else (info.truncation_psi if info else 1.0)
+    crop = G.crop
+    psi = G.default_psi if truncation_psi is None else truncation_psi
     report = progress or (lambda fraction, message: None)
     styles = G.style_layers
     sums = {s.name: 0.0 for s in styles}
@@ -540,7 +538,7 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
     contributions = {name: (totals[name] / counts[name]).float().cpu() for name in totals}
     epsilon, lam = useful_ranges(contributions)
     return Catalog(
-        model=getattr(G, "name", "generator"), fingerprint=getattr(G, "fingerprint", ""), layer=layer, k=k,
+        model=G.name, fingerprint=G.fingerprint, layer=layer, k=k,
         n_images=n_images, seed=seed, truncation_psi=float(psi), centroids=centroids, contributions=contributions,
         epsilon=epsilon, lam=lam, crop=crop,
     )

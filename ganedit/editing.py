@@ -78,14 +78,9 @@ class EditResult:
     inside_share: float  # share of the total difference that falls inside the part
 
 
-def _default_psi(G):
-    info = getattr(G, "info", None)
-    return info.truncation_psi if info else 1.0
-
-
 @torch.no_grad()
 def prepare_seed(G, catalog, seed, truncation_psi=None, noise_mode="const"):
-    psi = _check_psi(_default_psi(G) if truncation_psi is None else truncation_psi)
+    psi = _check_psi(G.default_psi if truncation_psi is None else truncation_psi)
     z = seeds_to_z([seed], G.z_dim, G.device)
     styles = G.styles(G.mapping(z, psi))
     images, activations = G.synthesis(styles, noise_mode=noise_mode, return_activations=True)
@@ -110,9 +105,8 @@ def measure(G, catalog, target, reference, result, part):
     """An EditResult: the three pictures cropped for display, the part's region in the target (from its cluster
     map), and the CIELAB difference between target and result with In-/Out-MSE and the share inside the part."""
     roi = catalog.part_mask(target.cluster_map[None], part, G.resolution)[0].cpu().numpy()
-    crop = getattr(getattr(G, "info", None), "crop", None)
     shown_target, shown_reference, shown_result, shown_roi = (
-        crop_rows(a, crop, G.resolution) for a in (target.image, reference.image, result, roi))
+        crop_rows(a, G.crop, G.resolution) for a in (target.image, reference.image, result, roi))
     difference = lab_squared_error(shown_target, shown_result)
     in_mse, out_mse = in_out_mse(difference, shown_roi)
     return EditResult(shown_target, shown_reference, shown_result, difference, shown_roi, in_mse, out_mse,

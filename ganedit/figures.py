@@ -53,7 +53,7 @@ def seed_overlay(G, prepared, selected=()):
     """A prepared seed's picture with its cluster map over it (``selected`` clusters outlined), cropped for
     display like the edit panels."""
     overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy(), selected=selected)
-    return crop_rows(overlay, getattr(getattr(G, "info", None), "crop", None), G.resolution)
+    return crop_rows(overlay, G.crop, G.resolution)
 
 
 def cluster_at(G, prepared, x, y, shown_size):
@@ -62,7 +62,7 @@ def cluster_at(G, prepared, x, y, shown_size):
     width, height = shown_size
     if not (0 <= x < width and 0 <= y < height):
         raise ValueError(f"the point ({x}, {y}) is outside the picture ({width}x{height})")
-    top, bottom = getattr(getattr(G, "info", None), "crop", None) or (0, G.resolution)
+    top, bottom = G.crop or (0, G.resolution)
     canvas_y, canvas_x = top + (y + 0.5) * (bottom - top) / height, (x + 0.5) * G.resolution / width
     rows, cols = prepared.cluster_map.shape
     return int(prepared.cluster_map[int(canvas_y * rows / G.resolution), int(canvas_x * cols / G.resolution)])

@@ -97,7 +97,7 @@ def contact_sheet(G, catalog, seeds=SHEET_SEEDS, progress=None):
 
 def _tile(G, catalog, prepared, cluster):
     inside = catalog.part_mask(prepared.cluster_map[None], [cluster], G.resolution)[0].cpu().numpy()
-    crop = G.info.crop if G.info else None
+    crop = G.crop
     picture = crop_rows(np.where(inside[..., None], prepared.image, prepared.image // 4), crop, G.resolution)
     height = round(SHEET_TILE * picture.shape[0] / picture.shape[1])
     return np.asarray(Image.fromarray(picture).resize((SHEET_TILE, height), Image.LANCZOS))

@@ -79,6 +79,9 @@ class Generator(nn.Module):
     ``_synthesize`` (whose ``fast`` flag picks exact rewrites that are cheaper once compiled).
 
     ``config`` is the architecture as plain data (what our safetensors files store beside the weights).
+    What the loader knows of the model is declared here too: ``name`` (the registry name, or the file's stem),
+    ``info`` (its registry entry, None for a bare file) and ``fingerprint`` (a hash of the weights, which a
+    catalog must match).
     """
 
     kind = None
@@ -92,11 +95,22 @@ class Generator(nn.Module):
         self.w_dim = int(config["w_dim"])
         self.num_ws = 2 * int(math.log2(self.resolution)) - 2
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
+        self.name, self.info, self.fingerprint = "generator", None, ""
         self._fast = None  # a FastSynthesis once optimize() ran
 
     @property
     def device(self):
         return self.w_avg.device
+
+    @property
+    def crop(self):
+        """(first row, end row) of the picture shown from the canvas (the car model's black bands), or None."""
+        return self.info.crop if self.info else None
+
+    @property
+    def default_psi(self):
+        """The truncation the model's pictures are shown with: its registry entry's, else none (1.0)."""
+        return self.info.truncation_psi if self.info else 1.0
 
     def mapping(self, z, truncation_psi=1.0, truncation_cutoff=OFFICIAL_CUTOFF):
         """z [N, z_dim] -> w [N, w_dim], truncated toward the stored average w by ``truncation_psi``.
