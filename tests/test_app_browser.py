@@ -240,6 +240,8 @@ def test_clicking_a_picture_picks_its_clusters_as_the_part(page, app_url):
 
     def click(cluster):
         row, col = np.argwhere(cluster_map == cluster)[0]
+        page.wait_for_function("() => { const i = document.querySelector('#target-image img');"
+                               " return i && i.complete && i.naturalWidth > 0; }")  # the picture shown is loaded
         page.mouse.click(box["x"] + (col + 0.5) * box["width"] / cols, box["y"] + (row + 0.5) * box["height"] / rows)
 
     first, second = catalog.part_clusters("eyes")[:2]
