@@ -5,9 +5,11 @@ the timings do not depend on the weight values. Each step is run once to warm up
 (a fast step is looped until one measurement lasts at least 20 ms) and the median is reported, divided by
 the batch size. CPU always; CUDA too when present.
 
-    python bench/bench_generators.py [--quick] [--threads N] [--repeats N]
+    python bench/bench_generators.py [--quick] [--optimized] [--threads N] [--repeats N]
 
---quick times batch 1 only. The CPU thread count is torch's default unless --threads is given.
+--quick times batch 1 only. --optimized runs G.optimize() first (compiling synthesis for the timed batch sizes,
+not timed). The CPU thread count is torch's default unless --threads is given. bench/bench_reference.py puts
+eager and optimized synthesis beside the reference implementations.
 """
 
 import argparse
@@ -53,9 +55,11 @@ def median_ms(fn, device, repeats):
 
 
 @torch.no_grad()
-def bench(name, make, device, batches, repeats):
+def bench(name, make, device, batches, repeats, optimized):
     torch.manual_seed(0)
     G = make().to(device).eval().requires_grad_(False)
+    if optimized:
+        G.optimize(batch_sizes=batches)
     rows = []
     for batch in batches:
         z = torch.randn(batch, G.z_dim, device=device)
@@ -81,6 +85,7 @@ def _row(r):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 1 only")
+    parser.add_argument("--optimized", action="store_true", help="G.optimize() first")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per step (median reported)")
     args = parser.parse_args()
@@ -88,13 +93,14 @@ def main():
         torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     batches = [1] if args.quick else [1, 8]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
+          f"{'optimized' if args.optimized else 'eager'} synthesis"
           + (f", CUDA: {torch.cuda.get_device_name(0)}" if "cuda" in devices else ", no CUDA"))
     print(HEADER, flush=True)
     rows = []
     for device in devices:
         for name, make in MODELS.items():
-            rows += bench(name, make, device, batches, args.repeats)
+            rows += bench(name, make, device, batches, args.repeats, args.optimized)
     print("\nsummary")
     print(HEADER)
     for r in rows:

@@ -39,6 +39,8 @@ def optimization_enabled():
 
 
 class FastSynthesis:
+    """G's compiled synthesis graphs, one per key, and the worker that warms them (see the module's docstring)."""
+
     def __init__(self, G, background, batch_sizes):
         self.G, self.device, self.background = G, G.device, background
         self.compiled = None  # made on the first warm-up: importing the compiler alone takes seconds
@@ -80,7 +82,7 @@ class FastSynthesis:
         tensors = list(zip(scales, shapes)) + list(zip(biases or (), shapes))
         if (torch.is_grad_enabled() or torch.is_inference_mode_enabled() or noise_mode not in ("const", "none")
                 or self.G.device != self.device
-                or any(t.shape != shape or t.dtype != torch.float32 or t.device != self.device for t, shape in tensors)):
+                or any((t.shape, t.dtype, t.device) != (shape, torch.float32, self.device) for t, shape in tensors)):
             return None
         return n, noise_mode, return_activations
 
@@ -120,12 +122,16 @@ class FastSynthesis:
                 self._warm_up(key, args)
             except Exception as err:  # noqa: BLE001 - a model that can't be compiled is served eagerly
                 log.warning("ganedit: no fast synthesis of %s for %s (eager instead): %s: %s",
-                            getattr(self.G, "name", type(self.G).__name__), key, type(err).__name__, err)
+                            self.G.name, key, type(err).__name__, err)
                 self.failed.add(key)
             with self.lock:
                 del self.pending[key]
 
     def _warm_up(self, key, args):
+        from ..loading.registry import cache_dir
+
+        # Inductor's on-disk cache (compiled kernels, found again after a restart) lives with ganedit's.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
         from torch._inductor import config as inductor_config  # seconds to import: not before it is needed
 
         with _COMPILING, inductor_config.patch(freezing=True), torch.no_grad():
@@ -145,10 +151,6 @@ def _detached_copy(value):
 
 def _compile(G):
     """G's fast synthesis, to be compiled on its first call (under _warm_up's settings)."""
-    from ..loading.registry import cache_dir
-
-    # Inductor's on-disk cache (compiled kernels, found again after a restart) lives with ganedit's.
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * MAX_GRAPHS)
     # Freezing makes the weights constants (folded gains, prepacked convolutions). On CUDA no CUDA graphs
     # ("reduce-overhead"): a recorded graph belongs to the thread that recorded it, here the worker.

@@ -74,8 +74,12 @@ class AdaINLayer(nn.Module):
             # One op, so that compiling with frozen weights can't fold noise * weight into a constant feature map.
             x = torch.addcmul(x, noise, self.noise_weight.view(1, -1, 1, 1))
         x = F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE)
-        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)  # one pass over x, compiled
-        x = (x - mean) * torch.rsqrt(var + 1e-8)
+        if fast:  # one pass over x once compiled; eager, var_mean is slower than the two means
+            var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+            x = (x - mean) * torch.rsqrt(var + 1e-8)
+        else:
+            x = x - x.mean(dim=(2, 3), keepdim=True)
+            x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + 1e-8)
         return x * sigma[:, :, None, None] + beta[:, :, None, None]
 
 

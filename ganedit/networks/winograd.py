@@ -1,16 +1,17 @@
 """Winograd F(4x4, 3x3) convolution for CPUs: a 3x3 'same' convolution in a quarter of the multiply-adds.
 
 Why: once compiled, synthesis on a CPU is bound by its 3x3 convolutions, which oneDNN already runs at the
-CPU's peak. Winograd's algorithm (Lavin & Gray, 2016) computes each 4x4 output tile from a 6x6 input tile with
-36 multiplications per channel pair instead of 144: the input tiles and the weights are transformed (B^T d B,
-G g G^T), multiplied position by position (36 matrix products, done as 1x1 convolutions so that oneDNN runs
-them, with weights that torch.compile folds and prepacks), and transformed back (A^T m A). Its rounding error
-is a few 1e-6 relative per convolution in float32.
+CPU's peak, so only fewer multiply-adds make it faster. Winograd's algorithm (Lavin & Gray, 2016) computes each
+4x4 output tile from a 6x6 input tile with 36 multiplications per channel pair instead of 144: the input tiles and
+the weights are transformed (B^T d B, G g G^T), multiplied position by position (36 matrix products, done as 1x1
+convolutions so that oneDNN runs them, with weights that torch.compile folds and prepacks), and transformed back
+(A^T m A). Its rounding error is a few 1e-6 relative per convolution in float32. StyleGAN's upscaling
+convolutions (nearest 2x, then 3x3) are the same thing with four output phases (``upscale_conv3x3``).
 
 The transforms are memory-bound passes that inductor compiles poorly (36 strided outputs per tile), so they are
 a small C kernel here, built once per machine with the system C compiler (the one inductor needs anyway) into
 ganedit's cache folder, and exposed as custom ops that torch.compile calls as they are. Without a compiler,
-``prepare()`` returns False and convolutions stay direct.
+``prepare()`` returns False and convolutions stay direct. ``suits`` says where Winograd is used: where it won.
 """
 
 import ctypes
@@ -27,7 +28,10 @@ import torch.nn.functional as F
 
 # Where Winograd beat oneDNN, measured compiled on a 2-core AVX-512 CPU: the input's least channels and pixels,
 # for 3x3 convolutions and for upscaling ones (which otherwise are transposed convolutions, 16 multiply-adds).
-SMALLEST = {"conv": (64, 16 * 16), "upscale": (128, 32 * 32)}
+SMALLEST = {"conv": (128, 16 * 16), "upscale": (128, 32 * 32)}
+# ... and its most channels x pixels: beyond, the transformed input (2.25x as large) is a fresh allocation of
+# tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves.
+LARGEST = 4 * 2**20
 log = logging.getLogger("ganedit")
 
 # Lavin & Gray's F(4x4, 3x3) matrices (interpolation points 0, +-1, +-2); B^T and A^T are in the C source.
@@ -184,7 +188,7 @@ def suits(x, kind="conv"):
     n, c, h, w = x.shape
     channels, pixels = SMALLEST[kind]
     return (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and h % 4 == 0 and w % 4 == 0
-            and c >= channels and h * w >= pixels)
+            and c >= channels and h * w >= pixels and c * h * w <= LARGEST)
 
 
 def winograd_weight(weight):
