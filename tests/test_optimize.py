@@ -141,7 +141,7 @@ def service_with_an_official_model(tmp_path, monkeypatch):
     write_stylegan2_pickle(folder / ganedit.model_info("stylegan2-cats").official_file)
     monkeypatch.setenv("GANEDIT_WEIGHTS_DIR", str(folder))
     monkeypatch.setenv("GANEDIT_OFFLINE", "1")
-    monkeypatch.setattr(service_module, "FIRST_USE_CATALOG", dict(k=5, n_images=8))
+    monkeypatch.setattr(service_module, "FIRST_USE_CATALOG_CPU", dict(k=5, n_images=8, batch_size=4))
     monkeypatch.setattr(service_module, "OPTIMIZE_FROM_RESOLUTION", 0)  # the test model is small
     return ganedit.EditService(device="cpu")
 

@@ -19,7 +19,7 @@ def dropped_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("GANEDIT_WEIGHTS_DIR", str(folder))
     monkeypatch.setenv("GANEDIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GANEDIT_OFFLINE", "1")
-    monkeypatch.setattr(service_module, "FIRST_USE_CATALOG", dict(k=5, n_images=8))
+    monkeypatch.setattr(service_module, "FIRST_USE_CATALOG_CPU", dict(k=5, n_images=8, batch_size=4))
     return tmp_path / "cache" / "catalogs"
 
 
