@@ -48,8 +48,8 @@ def transfer(target_styles, reference_styles, catalog, part, method, epsilon=Non
         raise ValueError("target, reference and catalog must have the same number of style layers")
     queries = [query_for(m, method, epsilon, lam, threshold) for m in catalog.part_contributions(part)]
     # torch.lerp is exact at both ends: q = 0 gives the target's styles, q = 1 the reference's.
-    scales = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(target_styles, reference_styles, queries)]
-    bias = getattr(target_styles, "bias", None)
+    scales = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(target_styles.scales, reference_styles.scales, queries)]
+    bias = target_styles.bias
     if bias is not None and interpolate_bias:
         bias = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(bias, reference_styles.bias, queries)]
     return Styles(scales, bias)

@@ -195,7 +195,7 @@ def np_stylegan_synthesis(v, dl, resolution, fused_from=128):
     return np_conv2d_same(x, w) + v["synthesis/ToRGB_lod0/bias"][None, :, None, None]
 
 
-def np_modulated_conv(x, wlat, weight, mod_weight, mod_bias, up=False, demodulate=True):
+def np_modulated_conv(x, wlat, weight, mod_weight, mod_bias, up=False, demodulate=True, taps=(1, 3, 3, 1)):
     """modulated_conv2d_layer with fused_modconv: per-sample weights ww = w * s (s = affine(w) + 1), demodulated
     by rsqrt(sum ww^2 + 1e-8) per output channel, applied sample by sample."""
     w = weight.astype(np.float64) / np.sqrt(np.prod(weight.shape[:-1]))
@@ -204,8 +204,9 @@ def np_modulated_conv(x, wlat, weight, mod_weight, mod_bias, up=False, demodulat
     if demodulate:
         d = 1 / np.sqrt(np.sum(ww**2, axis=(1, 2, 3)) + 1e-8)  # [N, out]
         ww = ww * d[:, None, None, None, :]
-    op = np_upsample_conv_2d if up else np_conv2d_same
-    return np.concatenate([op(x[i:i + 1], ww[i]) for i in range(x.shape[0])])
+    if up:
+        return np.concatenate([np_upsample_conv_2d(x[i:i + 1], ww[i], taps) for i in range(x.shape[0])])
+    return np.concatenate([np_conv2d_same(x[i:i + 1], ww[i]) for i in range(x.shape[0])])
 
 
 def np_stylegan2_synthesis(v, dl, resolution):

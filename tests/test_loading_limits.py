@@ -225,6 +225,8 @@ MALFORMED_PICKLES = {
                                    "component 'synthesis'"),
     "static_kwargs is a list": (P.file(P.network("G_main", b"](K\x01e")), "static_kwargs is a list"),  # TypeError
     "blur_filter is an int": (P.generator(**_STYLEGAN, blur_filter=3), "blur_filter=3"),  # TypeError
+    "a 7-tap blur filter": (P.generator(**_STYLEGAN, blur_filter=[1, 6, 15, 20, 15, 6, 1]), "2 to 6 finite numbers"),
+    "a 1-tap resample kernel": (P.generator(resample_kernel=[1]), "resample_kernel=[1]"),
     "resolution 0": (P.generator(resolution=0), "resolution=0"),  # ValueError: math domain error
     "resolution a string": (P.generator(resolution="16"), "resolution='16'"),  # accepted, then mismatched
     "fmap_decay 1e308": (P.generator(fmap_decay=1e308), "fmap_decay"),  # OverflowError

@@ -10,14 +10,14 @@ from official_files import write_stylegan_pickle
 
 import ganedit
 from ganedit import load_generator, seed_to_z
-from ganedit.networks.layers import fir_kernel
+from ganedit.networks.layers import depthwise_filter, fir_kernel, same_padding
 from ganedit.networks.stylegan import AdaINLayer
-from ganedit.networks.stylegan2 import ModulatedConv, upsample_image
+from ganedit.networks.stylegan2 import ModulatedConv, ToRGB, upsample_image
 
 REPO = Path(__file__).resolve().parent.parent
 SQRT2 = np.sqrt(2.0)
 from nvidia_graphs import (  # noqa: F401  fam is a fixture
-    _z, assert_close, fam, np_conv2d_same, np_dense, np_dlatents, np_fused_upscale_conv, np_lrelu, np_mapping,
+    _z, assert_close, fam, np_blur, np_conv2d_same, np_dense, np_dlatents, np_fused_upscale_conv, np_lrelu, np_mapping,
     np_modulated_conv, np_setup_kernel, np_stylegan2_synthesis, np_stylegan_synthesis, np_upsample_2d, np_upscale2d,
     SQRT2, w_index_of,
 )
@@ -65,14 +65,14 @@ def test_styles_match_nvidia_affine_maps(fam):
     for w in (G.mapping(z), ws):
         styles = G.styles(w)
         assert isinstance(styles, ganedit.Styles) and len(styles) == len(G.style_layers)
-        for spec, sigma in zip(G.style_layers, styles):
+        for spec, sigma in zip(G.style_layers, styles.scales):
             assert sigma.shape == (2, spec.channels)
         if fam.kind == "stylegan":
             assert styles.bias is not None and len(styles.bias) == len(G.style_layers)
         else:
             assert styles.bias is None
         wn = w.numpy() if w.ndim == 3 else np.repeat(w.numpy()[:, None], G.num_ws, axis=1)
-        for i, (spec, sigma) in enumerate(zip(G.style_layers, styles)):
+        for i, (spec, sigma) in enumerate(zip(G.style_layers, styles.scales)):
             wl = wn[:, w_index_of(fam.kind, spec.name)]
             if fam.kind == "stylegan":
                 style = np_dense(wl, v[f"synthesis/{spec.name}/StyleMod/weight"]) + v[f"synthesis/{spec.name}/StyleMod/bias"]
@@ -191,10 +191,14 @@ def test_stylegan_uses_the_fused_op_from_128px_like_nvidia(tmp_path):
     assert fused == {f"{r}x{r}/Conv0_up": r >= 128 for r in (8, 16, 32, 64, 128)}
 
 
-@pytest.mark.parametrize("case", ["up", "conv", "torgb"])
-def test_stylegan2_modulated_conv_is_nvidias(case):
+@pytest.mark.parametrize(("case", "taps"), [("up", (1, 3, 3, 1)), ("conv", (1, 3, 3, 1)), ("torgb", (1, 3, 3, 1)),
+                                            ("up", (1, 1)), ("up", (1, 2, 1)), ("up", (1, 4, 6, 4, 1)),
+                                            ("up", (1, 5, 10, 10, 5, 1))])
+def test_stylegan2_modulated_conv_is_nvidias(case, taps):
+    """Every layer type, and the up-sampling conv with filters of 2-6 taps (the paddings follow the kernel length)."""
     rng = np.random.RandomState(1)
-    in_ch, out_ch, w_dim, size, n = 4, 5, 6, 5, 3
+    in_ch, w_dim, size, n = 4, 6, 5, 3
+    out_ch = 3 if case == "torgb" else 5
     kernel, up, demodulate = {"up": (3, True, True), "conv": (3, False, True), "torgb": (1, False, False)}[case]
     weight = rng.randn(kernel, kernel, in_ch, out_ch).astype(np.float32)
     mod_weight = rng.randn(w_dim, in_ch).astype(np.float32)
@@ -203,19 +207,20 @@ def test_stylegan2_modulated_conv_is_nvidias(case):
     x = rng.randn(n, in_ch, size, size).astype(np.float32)
     wlat = rng.randn(n, w_dim).astype(np.float32)
     out_size = 2 * size if up else size
-    layer = ModulatedConv(in_ch, out_ch, kernel, w_dim, resolution=None if case == "torgb" else out_size, up=up,
-                          demodulate=demodulate)
+    layer = ToRGB(in_ch, w_dim) if case == "torgb" else ModulatedConv(in_ch, out_ch, w_dim, out_size, up=up)
+    assert layer.weight.shape == (out_ch, in_ch, kernel, kernel)
     _set(layer.weight, weight.transpose(3, 2, 0, 1))
     _set(layer.affine.weight, mod_weight.T)
     _set(layer.affine.bias, mod_bias)
     _set(layer.bias, bias)
     if case != "torgb":
         _set(layer.noise_strength, np.float32(0.7))  # must not matter with noise_mode 'none'
-    kernel_2d = torch.from_numpy(np_setup_kernel([1, 3, 3, 1]).astype(np.float32))
+    kernel_2d = torch.from_numpy(np_setup_kernel(taps).astype(np.float32))
     with torch.no_grad():
         sigma = layer.style_of(torch.from_numpy(wlat))
-        out = layer(torch.from_numpy(x), sigma, "none", kernel_2d)
-    expected = np_modulated_conv(x.astype(np.float64), wlat, weight, mod_weight, mod_bias, up=up, demodulate=demodulate)
+        out = layer(torch.from_numpy(x), sigma) if case == "torgb" else layer(torch.from_numpy(x), sigma, "none", kernel_2d)
+    expected = np_modulated_conv(x.astype(np.float64), wlat, weight, mod_weight, mod_bias, up=up, demodulate=demodulate,
+                                 taps=taps)
     expected = expected + bias[None, :, None, None]
     if case != "torgb":
         expected = np_lrelu(expected) * SQRT2
@@ -223,17 +228,29 @@ def test_stylegan2_modulated_conv_is_nvidias(case):
     assert_close(out, expected, rtol=1e-5, atol_frac=1e-5)
 
 
-def test_stylegan2_upsample_2d_is_nvidias():
+@pytest.mark.parametrize("taps", [(1, 3, 3, 1), (1, 1), (1, 2, 1), (1, 4, 6, 4, 1), (1, 5, 10, 10, 5, 1)])
+def test_stylegan2_upsample_2d_is_nvidias(taps):
     rng = np.random.RandomState(2)
     y = rng.randn(2, 3, 5, 5).astype(np.float32)
-    kernel_2d = torch.from_numpy(np_setup_kernel([1, 3, 3, 1]).astype(np.float32))
+    kernel_2d = torch.from_numpy(np_setup_kernel(taps).astype(np.float32))
     out = upsample_image(torch.from_numpy(y), kernel_2d)
-    expected = np_upsample_2d(y.astype(np.float64))
+    expected = np_upsample_2d(y.astype(np.float64), taps)
     assert expected.shape == (2, 3, 10, 10)
     assert_close(out, expected, rtol=1e-6, atol_frac=1e-6)
+
+
+def test_upsample_2d_keeps_a_flat_image_flat():
+    kernel_2d = torch.from_numpy(np_setup_kernel([1, 3, 3, 1]).astype(np.float32))
     # A constant image stays constant away from the border (the filter has gain 4 over 4 phases).
     flat = upsample_image(torch.ones(1, 1, 6, 6), kernel_2d)
     torch.testing.assert_close(flat[:, :, 2:-2, 2:-2], torch.ones(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("taps", [(1, 2, 1), (1, 4, 6, 4, 1)])
+def test_stylegan_blur_is_nvidias(taps):
+    x = np.random.RandomState(3).randn(2, 3, 6, 6)
+    out = depthwise_filter(torch.from_numpy(x).float(), fir_kernel(taps), same_padding(len(taps)))
+    assert_close(out, np_blur(x, taps), rtol=1e-6, atol_frac=1e-6)
 
 
 def test_the_fir_kernel_is_nvidias_setup_kernel():
@@ -257,3 +274,32 @@ def test_seed_to_z_rejects_bad_seeds(seed):
         seed_to_z(seed, 16)
 
 
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a generator says about itself.
+
+def test_styles_keep_their_bias(fam):
+    styles = fam.G.styles(fam.G.mapping(_z(11, fam.G.z_dim)))
+    with pytest.raises(TypeError):
+        styles[1:]  # no slicing that would leave the bias behind
+    with pytest.raises(TypeError):
+        list(styles)
+    with pytest.raises(ValueError, match="biases"):
+        ganedit.Styles(styles.scales, bias=styles.scales[:-1])
+    if fam.kind == "stylegan":
+        with pytest.raises(ValueError, match="AdaIN bias"):
+            fam.G.synthesis(list(styles.scales))
+    else:  # StyleGAN2 has no bias: plain scales are a whole description
+        assert torch.equal(fam.G.synthesis(list(styles.scales)), fam.G.synthesis(styles))
+
+
+def test_printing_a_generator_shows_its_configuration(fam):
+    text = repr(fam.G)
+    assert f"resolution={fam.resolution}" in text and f"z_dim={fam.G.z_dim}" in text
+    if fam.kind == "stylegan2":
+        assert text.count("ToRGB(") == int(np.log2(fam.resolution)) - 1
+        assert f"resolution={fam.resolution}, up=True" in text
+    else:
+        assert f"up, in_channels=" in text and "fused" in text
+    assert "EqualizedLinear(in_features=" in text and "lrmul=0.01" in text

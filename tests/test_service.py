@@ -5,22 +5,9 @@ import threading
 
 import numpy as np
 import pytest
-from official_files import write_stylegan2_pickle
 
 import ganedit
 from ganedit import service as service_module
-
-
-@pytest.fixture
-def dropped_weights(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    write_stylegan2_pickle(folder / ganedit.model_info("stylegan2-cats").official_file)
-    monkeypatch.setenv("GANEDIT_WEIGHTS_DIR", str(folder))
-    monkeypatch.setenv("GANEDIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GANEDIT_OFFLINE", "1")
-    monkeypatch.setattr(service_module, "FIRST_USE_CATALOG_CPU", dict(k=5, n_images=8, batch_size=4))
-    return tmp_path / "cache" / "catalogs"
 
 
 def test_first_use_builds_and_caches_a_catalog_then_reuses_it(dropped_weights):

@@ -34,8 +34,8 @@ _BOUNDS = {
     "fmap_max": ("integer", 1, 1024),  # 512
     "fmap_min": ("integer", 1, 1024),  # 1
     "fmap_decay": ("number", 0, 4),  # 1.0
-    "blur_filter": ("taps", 3, 3),  # [1, 2, 1]; the networks pad for exactly these lengths
-    "resample_kernel": ("taps", 4, 4),  # [1, 3, 3, 1]
+    "blur_filter": ("taps", 2, 6),  # [1, 2, 1]; paddings follow the length (tested against NVIDIA's for 2-6 taps)
+    "resample_kernel": ("taps", 2, 6),  # [1, 3, 3, 1]
     "fused_scale": ("choice", None, None),  # "auto"
     "conv_clamp": ("number or None", 1e-3, 1 << 20),  # stylegan2-ada-pytorch's models: 256; NVIDIA's TF ones: None
 }
@@ -48,7 +48,7 @@ def _allowed(what, low, high):
         "integer": f"an integer from {low} to {high}",
         "number": f"a number from {low} to {high}",
         "number or None": f"None or a number from {low} to {high}",
-        "taps": f"a list of {low} finite numbers with a positive sum",
+        "taps": f"a list of {low} to {high} finite numbers with a positive sum",
         "choice": " or ".join(map(repr, _CHOICES)),
     }[what]
 
@@ -72,7 +72,7 @@ def _checked_value(what, low, high, value):
         if _is_number(value) and low <= value <= high:  # (NaN fails the comparison)
             return float(value)
     elif what == "taps":
-        if isinstance(value, (list, tuple)) and len(value) == low and all(map(_is_number, value)):
+        if isinstance(value, (list, tuple)) and low <= len(value) <= high and all(map(_is_number, value)):
             taps = [float(v) for v in value]
             if all(map(math.isfinite, taps)) and sum(taps) > 0:
                 return taps

@@ -53,7 +53,7 @@ class FastSynthesis:
             for batch in batch_sizes:
                 styles = G.styles(G.w_avg.expand(batch, -1))
                 for activations in (False, True):
-                    self._ask((tuple(styles), G._style_bias(styles), "const", activations))
+                    self._ask((styles.scales, G._style_bias(styles), "const", activations))
 
     def get(self, scales, biases, noise_mode, return_activations):
         """The compiled synthesis for these arguments if its graph is warm, else None; a missing graph is

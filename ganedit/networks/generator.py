@@ -37,16 +37,27 @@ class StyleLayer:
     activation: str
 
 
-class Styles(list):
+@dataclass(frozen=True)
+class Styles:
     """The per-layer style scales sigma, one [N, C] tensor per style layer, in synthesis order.
 
-    StyleGAN's AdaIN also adds a per-channel bias; it travels alongside in ``bias`` (None for
-    StyleGAN2, whose modulation has no bias) so that an edit can interpolate it on request.
+    StyleGAN's AdaIN also adds a per-channel bias; it travels in ``bias`` (None for StyleGAN2, whose modulation
+    has no bias) so that an edit can interpolate it on request. Not a list, so that no slicing or copying can
+    drop the bias: take ``scales`` (and ``bias``) explicitly.
     """
 
-    def __init__(self, scales, bias=None):
-        super().__init__(scales)
-        self.bias = None if bias is None else list(bias)
+    scales: tuple
+    bias: tuple = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "scales", tuple(self.scales))
+        if self.bias is not None:
+            object.__setattr__(self, "bias", tuple(self.bias))
+            if len(self.bias) != len(self.scales):
+                raise ValueError(f"{len(self.scales)} style scales but {len(self.bias)} biases")
+
+    def __len__(self):
+        return len(self.scales)
 
 
 class MappingNetwork(nn.Module):
@@ -73,6 +84,9 @@ class MappingNetwork(nn.Module):
                 x = x * math.sqrt(2)
         return x
 
+    def extra_repr(self):
+        return "gain after activation" if self.gain_after_activation else "gain folded into the weights"
+
 
 class Generator(nn.Module):
     """Base of both families. Subclasses build ``style_layers`` and implement ``styles``, ``_style_bias`` and
@@ -97,6 +111,9 @@ class Generator(nn.Module):
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
         self.name, self.info, self.fingerprint = "generator", None, ""
         self._fast = None  # a FastSynthesis once optimize() ran
+
+    def extra_repr(self):
+        return f"name={self.name!r}, resolution={self.resolution}, z_dim={self.z_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
 
     @property
     def device(self):
@@ -144,11 +161,14 @@ class Generator(nn.Module):
         raise ValueError(f"w must have shape [N, {self.w_dim}] or [N, {self.num_ws}, {self.w_dim}], got {list(w.shape)}")
 
     def synthesis(self, styles, noise_mode="const", return_activations=False):
-        """Styles (as ``styles`` returns them) -> images [N, 3, H, W]; with ``return_activations`` also a dict of the
-        feature maps named by ``StyleLayer.activation``. After ``optimize()`` a warm fast path serves the call."""
+        """Styles (as ``styles`` returns them; for StyleGAN2 also a plain sequence of scales) -> images [N, 3, H, W];
+        with ``return_activations`` also a dict of the feature maps named by ``StyleLayer.activation``. After
+        ``optimize()`` a warm fast path serves the call."""
+        if not isinstance(styles, Styles):
+            styles = Styles(styles)
         if len(styles) != len(self.style_layers):
             raise ValueError(f"expected {len(self.style_layers)} style tensors, got {len(styles)}")
-        args = (tuple(styles), self._style_bias(styles), noise_mode, return_activations)
+        args = (styles.scales, self._style_bias(styles), noise_mode, return_activations)
         fast = self._fast.get(*args) if self._fast is not None else None
         return (fast or self._synthesize)(*args)
 

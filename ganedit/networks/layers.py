@@ -31,6 +31,10 @@ class EqualizedLinear(nn.Module):
     def forward(self, x):
         return F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
 
+    def extra_repr(self):
+        lrmul = f", lrmul={self.bias_gain:g}" if self.bias_gain != 1 else ""
+        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}{lrmul}"
+
 
 def conv_weight(in_channels, out_channels, kernel):
     """A fresh convolution weight in torch layout [out, in, k, k], N(0, 1) as NVIDIA initialises it."""
@@ -57,6 +61,22 @@ def fir_kernel(taps):
     k = np.asarray(taps, dtype=np.float32)
     k = np.outer(k, k)
     return torch.from_numpy(k / k.sum())
+
+
+def same_padding(taps):
+    """(left, right, top, bottom) zeros that keep the size under a ``taps``-long filter, as TensorFlow's 'SAME'."""
+    before, after = (taps - 1) // 2, taps // 2
+    return [before, after, before, after]
+
+
+def upsample_padding(taps, after_up_conv=False):
+    """(left, right, top, bottom) zeros of NVIDIA's upfirdn2d for a ``taps``-long filter after 2x upsampling.
+
+    Zero-stuffed input (upsample_2d): ``(taps + 1) // 2`` before, ``(taps - 2) // 2`` after. The output of a 3x3
+    stride-2 transposed convolution (conv2d_up) is one sample longer, which NVIDIA absorbs by padding one less before.
+    """
+    before, after = (taps + 1) // 2 - after_up_conv, (taps - 2) // 2
+    return [before, after, before, after]
 
 
 def depthwise_filter(x, kernel, pad):

@@ -14,7 +14,7 @@ from torch import nn
 from . import winograd
 from .generator import Generator, MappingNetwork, StyleLayer, Styles
 from .layers import (LRELU_SLOPE, EqualizedLinear, conv3x3, conv_weight, depthwise_filter, fir_kernel, he_gain,
-                     noise_tensor)
+                     noise_tensor, same_padding)
 
 DEFAULTS = dict(
     z_dim=512, w_dim=512, resolution=1024, mapping_layers=8, mapping_fmaps=512, mapping_lrmul=0.01,
@@ -68,7 +68,7 @@ class AdaINLayer(nn.Module):
         elif self.mode == "conv":
             x = conv3x3(x, self.weight * self.weight_gain, fast)
         else:
-            x = depthwise_filter(self._upscale_conv(x, fast), blur, [1, 1, 1, 1])
+            x = depthwise_filter(self._upscale_conv(x, fast), blur, same_padding(len(blur)))
         noise = noise_tensor(noise_mode, self.noise, x.shape[0], x.shape[2], x.shape[3], x)
         if noise is not None:
             # One op, so that compiling with frozen weights can't fold noise * weight into a constant feature map.
@@ -81,6 +81,11 @@ class AdaINLayer(nn.Module):
             x = x - x.mean(dim=(2, 3), keepdim=True)
             x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + 1e-8)
         return x * sigma[:, :, None, None] + beta[:, :, None, None]
+
+    def extra_repr(self):
+        in_channels = "" if self.mode == "const" else f"in_channels={self.weight.shape[1]}, "
+        fused = ", fused" if self.fused else ""
+        return f"{self.mode}, {in_channels}out_channels={self.bias.shape[0]}, resolution={self.noise.shape[-1]}{fused}"
 
 
 class StyleGAN(Generator):
@@ -119,9 +124,9 @@ class StyleGAN(Generator):
         return Styles([sigma for sigma, _ in pairs], bias=[beta for _, beta in pairs])
 
     def _style_bias(self, styles):
-        if getattr(styles, "bias", None) is None:
+        if styles.bias is None:
             raise ValueError("StyleGAN synthesis needs the AdaIN bias: pass the Styles object that G.styles returns")
-        return tuple(styles.bias)
+        return styles.bias
 
     def _synthesize(self, scales, biases, noise_mode, return_activations, fast=False):
         x, activations = None, {}

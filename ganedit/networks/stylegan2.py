@@ -14,7 +14,7 @@ from torch import nn
 
 from .generator import Generator, MappingNetwork, StyleLayer, Styles
 from .layers import (LRELU_SLOPE, EqualizedLinear, conv3x3, conv_weight, depthwise_filter, fir_kernel, he_gain,
-                     noise_tensor, upsample_zeros)
+                     noise_tensor, upsample_padding, upsample_zeros)
 
 DEFAULTS = dict(
     z_dim=512, w_dim=512, resolution=1024, mapping_layers=8, mapping_fmaps=512, mapping_lrmul=0.01,
@@ -28,24 +28,40 @@ def channels_at(config, stage):
     return max(config["fmap_min"], min(value, config["fmap_max"]))
 
 
-class ModulatedConv(nn.Module):
-    """A modulated (and optionally demodulated, upsampling) convolution; conv layers also add noise, bias and lrelu."""
+class _Modulated(nn.Module):
+    """What every StyleGAN2 synthesis layer has: a convolution weight, the affine map w -> style sigma (plus 1) that
+    scales its input channels, an output bias and stylegan2-ada-pytorch's optional output clamp."""
 
-    def __init__(self, in_channels, out_channels, kernel, w_dim, resolution=None, up=False, demodulate=True):
+    def __init__(self, in_channels, out_channels, kernel, w_dim):
         super().__init__()
-        self.up, self.demodulate, self.kernel = up, demodulate, kernel
+        self.kernel = kernel
         self.weight = conv_weight(in_channels, out_channels, kernel)
         self.weight_gain = he_gain(in_channels * kernel * kernel)
         self.affine = EqualizedLinear(w_dim, in_channels)
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.has_noise = resolution is not None  # ToRGB layers have no noise and no activation
         self.conv_clamp = None  # set by the generator from its config
-        if self.has_noise:
-            self.noise_strength = nn.Parameter(torch.zeros([]))
-            self.register_buffer("noise", torch.randn(1, 1, resolution, resolution))
 
     def style_of(self, w):
         return self.affine(w) + 1
+
+    def _clamped(self, x):
+        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
+
+    def extra_repr(self):
+        out_channels, in_channels = self.weight.shape[:2]
+        clamp = f", conv_clamp={self.conv_clamp}" if self.conv_clamp is not None else ""
+        return f"in_channels={in_channels}, out_channels={out_channels}, kernel={self.kernel}{clamp}"
+
+
+class ModulatedConv(_Modulated):
+    """A modulated, demodulated 3x3 convolution (``up``: transposed with stride 2, then the FIR filter), then noise,
+    bias and leaky ReLU. ``resolution`` is its output's: the size of its stored noise image."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=False):
+        super().__init__(in_channels, out_channels, 3, w_dim)
+        self.up, self.resolution = up, resolution
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise", torch.randn(1, 1, resolution, resolution))
 
     def forward(self, x, sigma, noise_mode, resample_kernel, fast=False):
         # Scaling the input channels by sigma and the output channels by the demodulation factor is the
@@ -56,29 +72,34 @@ class ModulatedConv(nn.Module):
         if self.up:
             # Zero-stuffing transposed conv (kernel flipped, so it correlates like NVIDIA's), then the FIR filter.
             x = F.conv_transpose2d(x, weight.transpose(0, 1).flip(2, 3), stride=2)
-            x = depthwise_filter(x, resample_kernel * 4, [1, 1, 1, 1])
-        elif self.kernel == 3:
-            x = conv3x3(x, weight, fast)
+            x = depthwise_filter(x, resample_kernel * 4, upsample_padding(len(resample_kernel), after_up_conv=True))
         else:
-            x = F.conv2d(x, weight)
-        if self.demodulate:
-            demod = torch.rsqrt(sigma.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)  # [N, O]
-            x = x * demod[:, :, None, None]
-        n = x.shape[0]
-        if not self.has_noise:
-            return self._clamped(x + self.bias.view(1, -1, 1, 1))
-        noise = noise_tensor(noise_mode, self.noise, n, x.shape[2], x.shape[3], x)
+            x = conv3x3(x, weight, fast)
+        demod = torch.rsqrt(sigma.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)  # [N, O]
+        x = x * demod[:, :, None, None]
+        noise = noise_tensor(noise_mode, self.noise, x.shape[0], x.shape[2], x.shape[3], x)
         if noise is not None:
             x = x + noise * self.noise_strength
         return self._clamped(F.leaky_relu(x + self.bias.view(1, -1, 1, 1), LRELU_SLOPE) * math.sqrt(2))
 
-    def _clamped(self, x):
-        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
+    def extra_repr(self):
+        return f"{super().extra_repr()}, resolution={self.resolution}, up={self.up}"
+
+
+class ToRGB(_Modulated):
+    """A modulated 1x1 convolution to RGB: not demodulated, no noise, no activation."""
+
+    def __init__(self, in_channels, w_dim):
+        super().__init__(in_channels, 3, 1, w_dim)
+
+    def forward(self, x, sigma):
+        x = F.conv2d(x * sigma[:, :, None, None], self.weight * self.weight_gain)
+        return self._clamped(x + self.bias.view(1, -1, 1, 1))
 
 
 def upsample_image(y, resample_kernel):
     """NVIDIA's upsample_2d: zero-stuff by 2, then the FIR filter with gain 4."""
-    return depthwise_filter(upsample_zeros(y), resample_kernel * 4, [2, 1, 2, 1])
+    return depthwise_filter(upsample_zeros(y), resample_kernel * 4, upsample_padding(len(resample_kernel)))
 
 
 class StyleGAN2(Generator):
@@ -102,15 +123,18 @@ class StyleGAN2(Generator):
             style_layers.append(StyleLayer(name, res, in_ch, source))
             w_index.append(index)
 
-        add("4x4/Conv", ModulatedConv(const_channels, const_channels, 3, self.w_dim, 4), "4x4/Const", 4, const_channels, 0)
-        add("4x4/ToRGB", ModulatedConv(const_channels, 3, 1, self.w_dim, demodulate=False), "4x4/Conv", 4, const_channels, 1)
+        # Which w each layer reads (NVIDIA's dlatents_in[:, index]): the block at 2**log2 px uses 2*log2 - 5 for
+        # Conv0_up, 2*log2 - 4 for Conv1 and 2*log2 - 3 for ToRGB, so a ToRGB shares its w with the next block's
+        # Conv0_up and num_ws = 2*log2(resolution) - 2. At 4 px: Conv 0, ToRGB 1.
+        add("4x4/Conv", ModulatedConv(const_channels, const_channels, self.w_dim, 4), "4x4/Const", 4, const_channels, 0)
+        add("4x4/ToRGB", ToRGB(const_channels, self.w_dim), "4x4/Conv", 4, const_channels, 1)
         previous, previous_ch = "4x4/Conv", const_channels
         for log2 in range(3, int(math.log2(self.resolution)) + 1):
             res, ch = 2**log2, channels_at(config, log2 - 1)
             up, conv1, rgb = f"{res}x{res}/Conv0_up", f"{res}x{res}/Conv1", f"{res}x{res}/ToRGB"
-            add(up, ModulatedConv(previous_ch, ch, 3, self.w_dim, res, up=True), previous, res // 2, previous_ch, 2 * log2 - 5)
-            add(conv1, ModulatedConv(ch, ch, 3, self.w_dim, res), up, res, ch, 2 * log2 - 4)
-            add(rgb, ModulatedConv(ch, 3, 1, self.w_dim, demodulate=False), conv1, res, ch, 2 * log2 - 3)
+            add(up, ModulatedConv(previous_ch, ch, self.w_dim, res, up=True), previous, res // 2, previous_ch, 2 * log2 - 5)
+            add(conv1, ModulatedConv(ch, ch, self.w_dim, res), up, res, ch, 2 * log2 - 4)
+            add(rgb, ToRGB(ch, self.w_dim), conv1, res, ch, 2 * log2 - 3)
             previous, previous_ch = conv1, ch
         self.layers = nn.ModuleDict(layers)
         self.style_layers = tuple(style_layers)
@@ -130,8 +154,8 @@ class StyleGAN2(Generator):
         activations = {"4x4/Const": x} if return_activations else None
         image = None
         for spec, layer, sigma in zip(self.style_layers, self.layers.values(), scales):
-            if spec.name.endswith("ToRGB"):
-                rgb = layer(x, sigma, noise_mode, self.resample_kernel, fast)
+            if isinstance(layer, ToRGB):
+                rgb = layer(x, sigma)
                 image = rgb if image is None else upsample_image(image, self.resample_kernel) + rgb
                 continue
             x = layer(x, sigma, noise_mode, self.resample_kernel, fast)
