@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one, under names that stay in their folder."""
+"""Where ganedit keeps files, and writing them so that a reader never sees half of one, under names that stay in
+their folder."""
 
 import os
 import re
@@ -7,6 +8,17 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def cache_dir():
+    """``$GANEDIT_CACHE`` when it names an absolute folder (``~`` expanded), else ~/.cache/ganedit.
+
+    An empty, blank or relative value falls back to the default: it would otherwise be read against whatever
+    folder the process runs in, and put downloads and first-use catalogs there (the repository's catalogs/ too).
+    """
+    path = Path(os.environ.get("GANEDIT_CACHE", "")).expanduser()
+    return path if path.is_absolute() else Path.home() / ".cache" / "ganedit"
+
 
 STALE_TEMP_S = 60  # a temp file untouched this long was left by a killed writer (a live one keeps writing)
 

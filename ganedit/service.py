@@ -20,7 +20,7 @@ from .editing import edit_prepared, prepare_seed
 from .figures import cluster_at, edit_grid, seed_overlay
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info
-from .loading.registry import cache_dir
+from .files import cache_dir
 
 # A catalog built on first use when none is precomputed. On a CPU the rehearsal (bench/rehearsal.py) measured
 # 1.7 (256 px) to 10.7 s (1024 px) per image and 9 GB peak at batches of 8, so a CPU server clusters fewer

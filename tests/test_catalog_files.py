@@ -22,7 +22,7 @@ import ganedit
 from ganedit import catalog as catalog_module
 from ganedit.catalog import HEADER_KEY, Catalog, catalog_file, load_catalog, upgrade_catalog
 from ganedit.files import STALE_TEMP_S, safe_name
-from ganedit.loading.registry import cache_dir
+from ganedit.files import cache_dir
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = {"4x4/Conv": 8, "8x8/Conv": 6}

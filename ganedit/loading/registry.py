@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import cache_dir
 from .download import download_weights, file_sha256, usable_download
 from .errors import WeightsUnavailableError
 from .schema import checked_entries, configured_entries
@@ -102,16 +103,6 @@ def availability(name):
     if _offline():
         return "unavailable", f"offline and {info.official_file} is not in GANEDIT_WEIGHTS_DIR"
     return "download", "weights download on first use"
-
-
-def cache_dir():
-    """``$GANEDIT_CACHE`` when it names an absolute folder (``~`` expanded), else ~/.cache/ganedit.
-
-    An empty, blank or relative value falls back to the default: it would otherwise be read against whatever
-    folder the process runs in, and put downloads and first-use catalogs there (the repository's catalogs/ too).
-    """
-    path = Path(os.environ.get("GANEDIT_CACHE", "")).expanduser()
-    return path if path.is_absolute() else Path.home() / ".cache" / "ganedit"
 
 
 def _unavailable_message(info, reasons):

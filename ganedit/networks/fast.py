@@ -128,7 +128,7 @@ class FastSynthesis:
                 del self.pending[key]
 
     def _warm_up(self, key, args):
-        from ..loading.registry import cache_dir
+        from ..files import cache_dir
 
         # Inductor's on-disk cache (compiled kernels, found again after a restart) lives with ganedit's.
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))

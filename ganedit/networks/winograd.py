@@ -155,7 +155,7 @@ def prepare():
 
 
 def _load():
-    from ..loading.registry import cache_dir
+    from ..files import cache_dir
 
     flags = ["-O3", "-shared", "-fPIC", "-fopenmp", *_ARCH_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])]
     digest = hashlib.sha256((SOURCE + " ".join(flags)).encode()).hexdigest()[:16]
