@@ -7,8 +7,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -286,24 +284,3 @@ def test_an_absolute_cache_variable_is_used(monkeypatch, tmp_path):
     assert cache_dir() == Path.home() / "elsewhere"
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ganedit", *args], capture_output=True, text=True, cwd=REPO)
-
-
-def test_evaluate_writes_only_inside_its_out_folder(tmp_path):
-    catalog = load_catalog("cartoon-faces")
-    catalog.labels = {"eye area": catalog.labels["eyes"]}
-    catalog.save(tmp_path / "cat")
-    out = tmp_path / "deep" / "out"
-    ok = run_cli("evaluate", "--model", "cartoon-faces", "--catalog", str(tmp_path / "cat"), "--out", str(out),
-                 "--pairs", "2", "--steps", "2")
-    assert ok.returncode == 0, ok.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "curves.png", "mean-difference-eye_area.png"]
-
-    labels = tmp_path / "cat.labels.json"
-    labels.write_text(json.dumps({"catalog": catalog.build, "parts": {"../../escape": catalog.labels["eye area"]}}))
-    before = sorted(tmp_path.rglob("*"))
-    bad = run_cli("evaluate", "--model", "cartoon-faces", "--catalog", str(tmp_path / "cat"), "--out", str(out),
-                  "--pairs", "2", "--steps", "2")
-    assert bad.returncode == 2 and "part name '../../escape'" in bad.stderr
-    assert sorted(tmp_path.rglob("*")) == before

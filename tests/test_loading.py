@@ -2,22 +2,19 @@
 refusal."""
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from command_line import run_cli
 from official_files import write_stylegan2_pickle
 
-from ganedit import ModelFileError, load_generator, save_generator, seed_to_z
-
-REPO = Path(__file__).resolve().parent.parent
-SQRT2 = np.sqrt(2.0)
 from nvidia_graphs import (  # noqa: F401  fam is a fixture
-    expected_style_layers, fam, REPO, tiny_file, torch_layout, used_variables,
+    expected_style_layers, fam, tiny_file, torch_layout, used_variables,
 )
+
+from ganedit import ModelFileError, load_generator, save_generator, seed_to_z
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -249,9 +246,7 @@ def test_fingerprint_depends_on_the_weights(tmp_path):
 
 def test_cli_convert(fam, tmp_path):
     out = tmp_path / "cli.safetensors"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "ganedit", "convert", str(fam.path), str(out)],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = run_cli("convert", fam.path, out)
     assert result.returncode == 0, result.stderr
     _assert_same_generator(fam.G, load_generator(out))
 

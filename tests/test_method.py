@@ -1,34 +1,15 @@
-"""The paper's method on small random-weight generators: catalogs (Eq. 1), transfer, edit, CLI."""
-
-import subprocess
-import sys
-from pathlib import Path
+"""The paper's method on small random-weight generators: catalogs (Eq. 1), transfer, edit."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from official_files import write_stylegan2_pickle, write_stylegan_pickle
+from small_models import small_generator, small_model
 
 import ganedit
 from ganedit.catalog import _crop_mask
 from ganedit.face_labels import classify
-from ganedit.networks import StyleGAN, StyleGAN2
-
-SMALL = dict(z_dim=16, w_dim=16, mapping_fmaps=16, fmap_base=128, fmap_max=32)
-
-
-def small_generator(kind="stylegan2", resolution=64, seed=0):
-    torch.manual_seed(seed)
-    G = (StyleGAN2 if kind == "stylegan2" else StyleGAN)(dict(SMALL, resolution=resolution))
-    return G.eval().requires_grad_(False)
-
-
-def small_model(kind):
-    G = small_generator(kind, 64 if kind == "stylegan2" else 128)
-    catalog = ganedit.build_catalog(G, k=5, n_images=12, batch_size=4)
-    catalog.rename([0, 1], "eyes")
-    return G, catalog
 
 
 @pytest.fixture(scope="module", params=["stylegan2", "stylegan"])
@@ -176,43 +157,6 @@ def test_evaluation_rows_cover_every_setting(model):
                       pair_measures=lambda target, reference, part, result, roi: {"pairs": 1.0})
     assert all(r["out_mse"] == 0 and r["pairs"] == 3 for r in hooked)
     assert [r["in_mse"] for r in hooked] != [r["in_mse"] for r in rows]
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ganedit", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
-
-
-def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
-    G, catalog = small_model("stylegan2")
-    from ganedit.loading import save_generator
-
-    save_generator(G, tmp_path / "g.safetensors")
-    loaded = ganedit.load_generator(tmp_path / "g.safetensors")
-    catalog.fingerprint = loaded.fingerprint
-    catalog.save(tmp_path / "cat")
-    ok = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
-                 "--target", "1", "--reference", "2", "--part", "eyes", "--out", str(tmp_path / "strip.png"))
-    assert ok.returncode == 0, ok.stderr
-    assert "In-MSE" in ok.stdout
-    from PIL import Image
-
-    assert Image.open(tmp_path / "strip.png").width > 3 * 256
-    labels_before = (tmp_path / "cat.labels.json").read_text()
-    kept = run_cli("catalog", "--model", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "cat"), "--k", "3")
-    assert kept.returncode != 0 and "--force" in kept.stderr
-    unsafe = run_cli("label", "--catalog", str(tmp_path / "cat"), "--clusters", "2", "--name", "../x")
-    assert unsafe.returncode == 2 and "part name '../x'" in unsafe.stderr
-    assert (tmp_path / "cat.labels.json").read_text() == labels_before
-    for bad in (["--target", "-1"], ["--target", str(2**32)], ["--part", "wheels"], ["--epsilon", "nan"]):
-        args = {"--target": "1", "--part": "eyes", "--epsilon": "3"}
-        args[bad[0]] = bad[1]
-        out = tmp_path / "bad.png"
-        run = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
-                      "--reference", "2", "--out", str(out), *[x for kv in args.items() for x in kv])
-        assert run.returncode != 0 and not out.exists()
-        assert "error" in run.stderr
-        assert not list(tmp_path.glob(".bad.png*"))
 
 
 @pytest.mark.parametrize("kind", ["stylegan", "stylegan2"])

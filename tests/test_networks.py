@@ -301,5 +301,5 @@ def test_printing_a_generator_shows_its_configuration(fam):
         assert text.count("ToRGB(") == int(np.log2(fam.resolution)) - 1
         assert f"resolution={fam.resolution}, up=True" in text
     else:
-        assert f"up, in_channels=" in text and "fused" in text
+        assert "up, in_channels=" in text and "fused" in text
     assert "EqualizedLinear(in_features=" in text and "lrmul=0.01" in text

@@ -43,13 +43,17 @@ pixel outside it; shapes whose colour is an attribute (hair, eyes, lips) draw
 that colour only inside their label and an outline of another colour in the
 anti-aliased band.  Hence changing the hair colour, iris or lip coordinate
 changes only pixels labelled hair, eyes or mouth respectively (other colours,
-e.g. skin, also tint the outline bands of neighbouring parts).
+e.g. skin, also tint the outline bands of neighbouring parts).  The distance
+fields and the compositing live in :mod:`ganedit.bundled.shapes`, shared with
+the 128 px :mod:`ganedit.bundled.renderer_v2`.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .shapes import INK, box_sdf, circle_sdf, ellipse_sdf, hsv_to_rgb, label, paint, palette, stroke_sdf
 
 PARTS = ("background", "face", "hair", "eyes", "brows", "nose", "mouth")
 Z_DIM = 32
@@ -87,7 +91,6 @@ _LIP_PATH = ((0.98, 0.45, 0.12), (0.85, 0.05, 0.10), (0.98, 0.35, 0.65),
              (0.55, 0.12, 0.70), (0.32, 0.03, 0.12))
 _BROW_PATH = ((0.05, 0.04, 0.04), (0.28, 0.16, 0.08), (0.50, 0.32, 0.16),
               (0.72, 0.55, 0.35))
-_INK = (0.10, 0.07, 0.07)
 
 
 @dataclass
@@ -102,80 +105,6 @@ def sample_z(n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.RandomState(seed).randn(n, Z_DIM).astype(np.float32))
 
 
-def _palette(u, stops):
-    """Piecewise-linear colour along ``stops`` at positions u in [0, 1] -> [N, 3]."""
-    stops = torch.tensor(stops, dtype=torch.float32)
-    t = u.clamp(0, 1) * (len(stops) - 1)
-    index = t.floor().clamp(max=len(stops) - 2).long()
-    frac = (t - index)[:, None]
-    return stops[index] * (1 - frac) + stops[index + 1] * frac
-
-
-def _hsv_to_rgb(hue, saturation, value):
-    """Continuous HSV -> RGB for [N] tensors, returns [N, 3]."""
-    channels = []
-    for n in (5.0, 3.0, 1.0):
-        k = (n + hue * 6) % 6
-        ramp = torch.minimum(k, 4 - k).clamp(0, 1)
-        channels.append(value * (1 - saturation * ramp))
-    return torch.stack(channels, dim=1)
-
-
-def _ellipse_sdf(x, y, cx, cy, ax, ay):
-    """First-order signed distance to an axis-aligned ellipse (exact sign)."""
-    dx, dy = x - cx, y - cy
-    q = torch.sqrt((dx / ax) ** 2 + (dy / ay) ** 2)
-    grad = torch.sqrt((dx / ax ** 2) ** 2 + (dy / ay ** 2) ** 2) / q.clamp(min=1e-6)
-    return (q - 1) / torch.maximum(grad, 1 / torch.maximum(ax, ay))
-
-
-def _circle_sdf(x, y, cx, cy, radius):
-    return torch.sqrt((x - cx) ** 2 + (y - cy) ** 2) - radius
-
-
-def _box_sdf(x, y, cx, cy, half_w, half_h, radius):
-    """Rounded box centred at (cx, cy)."""
-    qx = (x - cx).abs() - half_w + radius
-    qy = (y - cy).abs() - half_h + radius
-    outside = torch.sqrt(qx.clamp(min=0) ** 2 + qy.clamp(min=0) ** 2)
-    return outside + torch.maximum(qx, qy).clamp(max=0) - radius
-
-
-def _stroke_sdf(x, y, cx, cy, half_length, bend, half_thickness, taper):
-    """Parabolic stroke: positive ``bend`` lifts the ends, thickness tapers to the ends."""
-    u = (x - cx) / half_length
-    centre_y = cy - bend * (u ** 2 - 0.5)
-    slope = 2 * bend * u / half_length
-    thickness = half_thickness * (1 - taper * u.clamp(-1, 1) ** 2)
-    across = ((y - centre_y).abs() - thickness) / torch.sqrt(1 + slope ** 2)
-    return torch.maximum(across, (x - cx).abs() - half_length)
-
-
-def _as_colour(colour):
-    return colour[:, :, None, None] if colour.dim() == 2 else colour
-
-
-def _paint(canvas, sdf, colour, ink=None):
-    """Composite one shape.
-
-    Without ink the shape is opaque for ``sdf <= 0`` and fades over one pixel
-    outside.  With ink, the anti-aliased band is drawn in ``ink`` and
-    ``colour`` appears only where ``sdf < 0``, so the colour never reaches
-    pixels labelled as something else.  ``a * c + (1 - a) * canvas`` is exact
-    at a = 0 and a = 1, which keeps untouched pixels bitwise identical.
-    """
-    cover = (1 - sdf).clamp(0, 1)[:, None]
-    if ink is None:
-        return canvas * (1 - cover) + _as_colour(colour) * cover
-    canvas = canvas * (1 - cover) + _as_colour(ink) * cover
-    fill = (-sdf).clamp(0, 1)[:, None]
-    return canvas * (1 - fill) + _as_colour(colour) * fill
-
-
-def _label(mask, sdf, part):
-    return torch.where(sdf <= 0, torch.full_like(mask, part), mask)
-
-
 def _attributes(z):
     u = torch.special.ndtr(z[:, :Z_DIM]).clamp(0, 1)
 
@@ -184,18 +113,18 @@ def _attributes(z):
 
     iris_hue = coord("iris_hue")
     return {
-        "skin_rgb": _palette(coord("skin"), _SKIN_PATH),
-        "hair_rgb": _palette(coord("hair_colour"), _HAIR_PATH),
+        "skin_rgb": palette(coord("skin"), _SKIN_PATH),
+        "hair_rgb": palette(coord("hair_colour"), _HAIR_PATH),
         "hair_length": coord("hair_length"),
         "bangs": coord("bangs"),
         "iris_hue": iris_hue,
-        "iris_rgb": _hsv_to_rgb(iris_hue, torch.full_like(iris_hue, 0.9), torch.full_like(iris_hue, 0.85)),
-        "lip_rgb": _palette(coord("lip_colour"), _LIP_PATH),
+        "iris_rgb": hsv_to_rgb(iris_hue, torch.full_like(iris_hue, 0.9), torch.full_like(iris_hue, 0.85)),
+        "lip_rgb": palette(coord("lip_colour"), _LIP_PATH),
         "smile": 2 * coord("smile") - 1,
-        "background_rgb": _hsv_to_rgb(coord("background_hue"), torch.full_like(iris_hue, 0.45),
+        "background_rgb": hsv_to_rgb(coord("background_hue"), torch.full_like(iris_hue, 0.45),
                                       0.55 + 0.4 * coord("background_lightness")),
         "brow_thickness": 1.4 + 2.0 * coord("brow_thickness"),
-        "brow_rgb": _palette(coord("brow_colour"), _BROW_PATH),
+        "brow_rgb": palette(coord("brow_colour"), _BROW_PATH),
         "nose_size": coord("nose_size"),
         "eye_size": 0.9 + 0.2 * coord("eye_size"),
         "face_width": 16.5 + 3.0 * coord("face_width"),
@@ -225,7 +154,7 @@ def render(z) -> Rendering:
     face_w = per_image(attrs["face_width"])
     face_h = torch.full_like(face_w, 21.5)
     skin = attrs["skin_rgb"]
-    ink = torch.tensor(_INK).expand(n, 3)
+    ink = torch.tensor(INK).expand(n, 3)
 
     canvas = attrs["background_rgb"][:, :, None, None] * (1 - 0.1 * pixel[None, None, :, None] / RESOLUTION)
     canvas = canvas.expand(n, 3, RESOLUTION, RESOLUTION).contiguous()
@@ -233,68 +162,68 @@ def render(z) -> Rendering:
 
     # Hair behind the head: skull cap plus a curtain, cut at a length-dependent line.
     volume = per_image(attrs["hair_volume"])
-    cap_sdf = _ellipse_sdf(x, y, cx, cy - 2.5, face_w + 2.5 + 3.5 * volume, face_h + 3.0 + 2.5 * volume)
-    curtain_sdf = _box_sdf(x, y, cx, cy + 30.0, face_w + 2.0 + 3.0 * volume, 36.0, 5.0)
+    cap_sdf = ellipse_sdf(x, y, cx, cy - 2.5, face_w + 2.5 + 3.5 * volume, face_h + 3.0 + 2.5 * volume)
+    curtain_sdf = box_sdf(x, y, cx, cy + 30.0, face_w + 2.0 + 3.0 * volume, 36.0, 5.0)
     hair_end = cy - 3.0 + 34.0 * per_image(attrs["hair_length"])
     hair_back_sdf = torch.maximum(torch.minimum(cap_sdf, curtain_sdf), y - hair_end)
     strands = 0.9 + 0.1 * torch.cos((x - cx) * 1.3)[:, None]
     hair_fill = attrs["hair_rgb"][:, :, None, None] * strands
-    canvas = _paint(canvas, hair_back_sdf, hair_fill, ink)
-    mask = _label(mask, hair_back_sdf, HAIR)
+    canvas = paint(canvas, hair_back_sdf, hair_fill, ink)
+    mask = label(mask, hair_back_sdf, HAIR)
 
-    neck_sdf = _box_sdf(x, y, cx, cy + 30, 0.45 * face_w, 20.0, 2.0)
-    canvas = _paint(canvas, neck_sdf, skin * 0.82, skin * 0.55)
-    mask = _label(mask, neck_sdf, FACE)
+    neck_sdf = box_sdf(x, y, cx, cy + 30, 0.45 * face_w, 20.0, 2.0)
+    canvas = paint(canvas, neck_sdf, skin * 0.82, skin * 0.55)
+    mask = label(mask, neck_sdf, FACE)
 
-    face_sdf = _ellipse_sdf(x, y, cx, cy, face_w, face_h)
-    canvas = _paint(canvas, face_sdf, skin, skin * 0.55)
-    mask = _label(mask, face_sdf, FACE)
+    face_sdf = ellipse_sdf(x, y, cx, cy, face_w, face_h)
+    canvas = paint(canvas, face_sdf, skin, skin * 0.55)
+    mask = label(mask, face_sdf, FACE)
 
     # Bangs: the part of the head cap above a scalloped fringe line.
     fringe = cy - 19.0 + 8.5 * per_image(attrs["bangs"]) - 1.8 * torch.sin((x - cx) * 0.55).abs()
     bangs_sdf = torch.maximum(cap_sdf, y - fringe)
-    canvas = _paint(canvas, bangs_sdf, hair_fill, ink)
-    mask = _label(mask, bangs_sdf, HAIR)
+    canvas = paint(canvas, bangs_sdf, hair_fill, ink)
+    mask = label(mask, bangs_sdf, HAIR)
 
     eye_y = cy - 1.0
     brow_sdf = torch.minimum(
-        *(_stroke_sdf(x, y, cx + side * 8.5, eye_y - 7.5, 5.0, -1.5,
+        *(stroke_sdf(x, y, cx + side * 8.5, eye_y - 7.5, 5.0, -1.5,
                       per_image(attrs["brow_thickness"]) / 2, 0.5) for side in (-1, 1)))
-    canvas = _paint(canvas, brow_sdf, attrs["brow_rgb"])
-    mask = _label(mask, brow_sdf, BROWS)
+    canvas = paint(canvas, brow_sdf, attrs["brow_rgb"])
+    mask = label(mask, brow_sdf, BROWS)
 
     # Eyes: the white owns the label; iris, pupil and highlight are clipped to its interior.
     eye_scale = per_image(attrs["eye_size"])
     eye_xs = [cx - 8.0, cx + 8.0]
-    white_sdf = torch.minimum(*(_ellipse_sdf(x, y, ex, eye_y, 5.0 * eye_scale, 4.0 * eye_scale) for ex in eye_xs))
-    # _paint reaches one pixel outside a shape; this shift keeps eye colours where white_sdf < 0.
+    white_sdf = torch.minimum(*(ellipse_sdf(x, y, ex, eye_y, 5.0 * eye_scale, 4.0 * eye_scale) for ex in eye_xs))
+    # paint reaches one pixel outside a shape; this shift keeps eye colours where white_sdf < 0.
     inside_white = white_sdf + 1.0
     iris_radius = 3.3 * eye_scale
-    iris_sdf = torch.minimum(*(_circle_sdf(x, y, ex, eye_y + 0.3, iris_radius) for ex in eye_xs))
-    pupil_sdf = torch.minimum(*(_circle_sdf(x, y, ex, eye_y + 0.3, 1.4 * eye_scale) for ex in eye_xs))
-    glint_sdf = torch.minimum(*(_circle_sdf(x, y, ex + 1.2, eye_y - 0.9, 0.9) for ex in eye_xs))
+    iris_sdf = torch.minimum(*(circle_sdf(x, y, ex, eye_y + 0.3, iris_radius) for ex in eye_xs))
+    pupil_sdf = torch.minimum(*(circle_sdf(x, y, ex, eye_y + 0.3, 1.4 * eye_scale) for ex in eye_xs))
+    glint_sdf = torch.minimum(*(circle_sdf(x, y, ex + 1.2, eye_y - 0.9, 0.9) for ex in eye_xs))
     iris = attrs["iris_rgb"]
-    canvas = _paint(canvas, white_sdf, torch.ones(n, 3), ink)
-    canvas = _paint(canvas, torch.maximum(iris_sdf, inside_white), iris * 0.55)
-    canvas = _paint(canvas, torch.maximum(iris_sdf + 0.9, inside_white), iris)
-    canvas = _paint(canvas, torch.maximum(pupil_sdf, inside_white), ink)
-    canvas = _paint(canvas, torch.maximum(glint_sdf, inside_white), torch.ones(n, 3))
-    mask = _label(mask, white_sdf, EYES)
+    canvas = paint(canvas, white_sdf, torch.ones(n, 3), ink)
+    canvas = paint(canvas, torch.maximum(iris_sdf, inside_white), iris * 0.55)
+    canvas = paint(canvas, torch.maximum(iris_sdf + 0.9, inside_white), iris)
+    canvas = paint(canvas, torch.maximum(pupil_sdf, inside_white), ink)
+    canvas = paint(canvas, torch.maximum(glint_sdf, inside_white), torch.ones(n, 3))
+    mask = label(mask, white_sdf, EYES)
 
     nose_size = per_image(attrs["nose_size"])
-    nose_sdf = _ellipse_sdf(x, y, cx, cy + 6.5, 1.4 + 1.2 * nose_size, 1.6 + 1.6 * nose_size)
-    canvas = _paint(canvas, nose_sdf, skin * 0.72)
-    mask = _label(mask, nose_sdf, NOSE)
+    nose_sdf = ellipse_sdf(x, y, cx, cy + 6.5, 1.4 + 1.2 * nose_size, 1.6 + 1.6 * nose_size)
+    canvas = paint(canvas, nose_sdf, skin * 0.72)
+    mask = label(mask, nose_sdf, NOSE)
 
     mouth_y = cy + 13.5
     mouth_w = per_image(attrs["mouth_width"])
     bend = 3.0 * per_image(attrs["smile"])
-    lips_sdf = _stroke_sdf(x, y, cx, mouth_y, mouth_w, bend, per_image(attrs["lip_thickness"]) / 2, 0.7)
-    lip_line_sdf = torch.maximum(_stroke_sdf(x, y, cx, mouth_y, mouth_w, bend, 0.45, 0.0), lips_sdf + 1.0)
+    lips_sdf = stroke_sdf(x, y, cx, mouth_y, mouth_w, bend, per_image(attrs["lip_thickness"]) / 2, 0.7)
+    lip_line_sdf = torch.maximum(stroke_sdf(x, y, cx, mouth_y, mouth_w, bend, 0.45, 0.0), lips_sdf + 1.0)
     lips = attrs["lip_rgb"]
-    canvas = _paint(canvas, lips_sdf, lips, skin * 0.5)
-    canvas = _paint(canvas, lip_line_sdf, lips * 0.45)
-    mask = _label(mask, lips_sdf, MOUTH)
+    canvas = paint(canvas, lips_sdf, lips, skin * 0.5)
+    canvas = paint(canvas, lip_line_sdf, lips * 0.45)
+    mask = label(mask, lips_sdf, MOUTH)
 
     images = (canvas * 2 - 1).clamp(-1, 1)
     return Rendering(images=images, masks=mask, attributes=attrs)

@@ -197,6 +197,11 @@ def _architecture(path, G):
             if key in _REQUIRED and not _matches(value, _REQUIRED[key]):
                 raise ModelFileError(f"{path}: {where} {key}={shown(value)} is not supported (ganedit implements "
                                      f"{key}={_REQUIRED[key]!r}: StyleGAN2's 'skip' generator)")
+    resample_filter = synthesis.get("resample_filter", [1, 3, 3, 1])
+    if not (isinstance(resample_filter, (list, tuple)) and len(resample_filter) == 4):
+        raise ModelFileError(f"{path}: resample_filter={shown(resample_filter)} is not supported (ganedit implements "
+                             "4-tap filters in these files, such as [1, 3, 3, 1]: the paddings of other lengths in "
+                             "stylegan2-ada-pytorch's conv2d_resample are not verified here)")
     channel_base = synthesis.get("channel_base", 32768)
     if not (isinstance(channel_base, int) and 0 < channel_base):
         raise ModelFileError(f"{path}: channel_base={shown(channel_base)} is not a positive integer")
@@ -206,7 +211,7 @@ def _architecture(path, G):
         "mapping_layers": mapping.get("num_layers", 8), "mapping_fmaps": top["w_dim"] if features is None else features,
         "mapping_lrmul": mapping.get("lr_multiplier", 0.01), "fmap_base": channel_base // 2,
         "fmap_max": synthesis.get("channel_max", 512),
-        "resample_kernel": synthesis.get("resample_filter", [1, 3, 3, 1]),
+        "resample_kernel": resample_filter,
         "conv_clamp": _conv_clamp(path, G, synthesis),
     }
 
