@@ -102,5 +102,24 @@ def paint(canvas, sdf, colour, ink=None):
     return canvas * (1 - fill) + as_colour(colour) * fill
 
 
+def paint_(canvas, sdf, colour, ink=None):
+    """:func:`paint` in place, with ``torch.lerp``: the same rule in fewer passes over memory.
+
+    Exact at cover 0 and 1 like :func:`paint` (untouched pixels stay bitwise equal, opaque ones take the
+    colour), but elsewhere it may differ from :func:`paint` in the last bits, so v1 keeps :func:`paint`.
+    ``canvas`` may be a view (a window of a bigger canvas); ``sdf`` and the colours broadcast to it.
+    """
+    cover = (1 - sdf).clamp(0, 1)[:, None]
+    if ink is None:
+        return canvas.lerp_(as_colour(colour), cover)
+    canvas.lerp_(as_colour(ink), cover)
+    return canvas.lerp_(as_colour(colour), (-sdf).clamp(0, 1)[:, None])
+
+
 def label(mask, sdf, part):
     return torch.where(sdf <= 0, torch.full_like(mask, part), mask)
+
+
+def label_(mask, sdf, part):
+    """:func:`label` in place (``mask`` may be a view)."""
+    return mask.masked_fill_(sdf <= 0, part)

@@ -31,6 +31,11 @@ ENV_VAR = "GANEDIT_OPTIMIZE"
 MAX_GRAPHS = 8  # compiled keys per generator; calls with further keys stay eager
 log = logging.getLogger("ganedit")
 _COMPILING = threading.Lock()  # one compilation at a time: the compiler's settings are global, the CPUs few
+# Set when the interpreter starts to shut down: workers then finish the graph in hand and take no other. They are
+# not daemon threads, so shutdown waits for that graph: a compile killed by interpreter teardown aborts the process
+# ("terminate called without an active exception"), which would skip every clean-up.
+_SHUTTING_DOWN = threading.Event()
+threading._register_atexit(_SHUTTING_DOWN.set)  # runs before non-daemon threads are joined (as concurrent.futures)
 
 
 def optimization_enabled():
@@ -101,7 +106,7 @@ class FastSynthesis:
             if self.background:
                 self.pending[key] = tuple(_detached_copy(a) for a in args)  # the caller's tensors may change
                 if self.worker is None:
-                    self.worker = threading.Thread(target=self._work, name="ganedit-optimize", daemon=True)
+                    self.worker = threading.Thread(target=self._work, name="ganedit-optimize")
                     self.worker.start()
                 return
             self.pending[key] = args
@@ -114,16 +119,18 @@ class FastSynthesis:
     def _work(self):
         while True:
             with self.lock:
-                if not self.pending:
+                if not self.pending or _SHUTTING_DOWN.is_set():
                     self.worker = None
                     return
                 key, args = next(iter(self.pending.items()))
             try:
                 self._warm_up(key, args)
             except Exception as err:  # noqa: BLE001 - a model that can't be compiled is served eagerly
-                log.warning("ganedit: no fast synthesis of %s for %s (eager instead): %s: %s",
-                            self.G.name, key, type(err).__name__, err)
-                self.failed.add(key)
+                # (once shutdown began, the compiler's own thread pools refuse work: that is no failure to report)
+                if not _SHUTTING_DOWN.is_set():
+                    log.warning("ganedit: no fast synthesis of %s for %s (eager instead): %s: %s",
+                                self.G.name, key, type(err).__name__, err)
+                    self.failed.add(key)
             with self.lock:
                 del self.pending[key]
 
