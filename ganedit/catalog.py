@@ -496,20 +496,22 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
     crop = G.crop
     psi = G.default_psi if truncation_psi is None else truncation_psi
     report = progress or (lambda fraction, message: None)
-    styles = G.style_layers
-    sums = {s.name: 0.0 for s in styles}
-    squares = {s.name: 0.0 for s in styles}
-    counts = {s.name: 0 for s in styles}
+    style_layers = G.style_layers
+    sums = {spec.name: 0.0 for spec in style_layers}
+    squares = {spec.name: 0.0 for spec in style_layers}
+    counts = {spec.name: 0 for spec in style_layers}
     vectors = []
     done = 0
+    # Feature maps stay float32 (float64 copies of 512-1024 px maps dominated the build); sums are accumulated in
+    # float64, per batch and across batches.
     for n, acts in _batches(G, n_images, seed, batch_size, psi):
-        for s in styles:
-            a = acts[s.activation].double()
+        for spec in style_layers:
+            a = acts[spec.activation]
             rows = _crop_mask(crop, G.resolution, a.shape[2], a.device)
             a = a * rows
-            sums[s.name] = sums[s.name] + a.sum(dim=(0, 2, 3))
-            squares[s.name] = squares[s.name] + a.square().sum(dim=(0, 2, 3))
-            counts[s.name] += n * int(rows.sum()) * a.shape[3]
+            sums[spec.name] = sums[spec.name] + a.sum(dim=(0, 2, 3), dtype=torch.float64)
+            squares[spec.name] = squares[spec.name] + a.square().sum(dim=(0, 2, 3), dtype=torch.float64)
+            counts[spec.name] += n * int(rows.sum()) * a.shape[3]
         a = acts[layer]
         keep = _crop_mask(crop, G.resolution, a.shape[2], a.device)[:, 0]
         vectors.append(a[:, :, keep].permute(0, 2, 3, 1).reshape(-1, a.shape[1]).half().cpu())
@@ -521,18 +523,19 @@ def build_catalog(G, layer=None, k=12, n_images=200, seed=0, batch_size=8, progr
     del vectors
     mean = {name: sums[name] / counts[name] for name in sums}
     std = {name: (squares[name] / counts[name] - mean[name].square()).clamp_min(1e-12).sqrt() for name in sums}
-    totals = {s.name: 0.0 for s in styles}
+    totals = {spec.name: 0.0 for spec in style_layers}
     done = 0
     for n, acts in _batches(G, n_images, seed, batch_size, psi):
         a = acts[layer]
         assignments = assign_clusters(a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]), centroids.to(a.device))
         memberships = F.one_hot(assignments, k).reshape(n, a.shape[2], a.shape[3], k).permute(0, 3, 1, 2).float()
-        for s in styles:
-            act = acts[s.activation].double()
-            standardised = (act - mean[s.name].view(1, -1, 1, 1)) / std[s.name].view(1, -1, 1, 1)
-            u = F.interpolate(memberships, size=act.shape[2:], mode="bilinear", align_corners=False).double()
+        for spec in style_layers:
+            act = acts[spec.activation]
+            standardised = (act - mean[spec.name].float().view(1, -1, 1, 1)) / std[spec.name].float().view(1, -1, 1, 1)
+            u = F.interpolate(memberships, size=act.shape[2:], mode="bilinear", align_corners=False)
             u = u * _crop_mask(crop, G.resolution, act.shape[2], act.device)
-            totals[s.name] = totals[s.name] + torch.einsum("nkhw,nchw->kc", u, standardised.square())
+            batch_total = torch.einsum("nkhw,nchw->kc", u, standardised.square())
+            totals[spec.name] = totals[spec.name] + batch_total.double()
         done += n
         report(0.6 + 0.4 * done / n_images, "measuring channel contributions")
     contributions = {name: (totals[name] / counts[name]).float().cpu() for name in totals}

@@ -6,7 +6,7 @@ comes with exact per-pixel part labels (:data:`PARTS`) and the attribute values 
 Each attribute is read from its own coordinate of ``z`` through the standard normal CDF,
 ``u = Phi(z[:, i])`` in (0, 1), and mapped continuously to its range (the three accessories switch on at
 ``u > 0.5``), so a network can regress the images from ``z``.  Coordinates past :data:`Z_DIM` are ignored.
-Coordinates 0-18 mean what they mean in v1 (scaled to 128 px).
+Coordinates 0-18 are v1's attributes under the same names, their ranges adapted to 128 px.
 
 =====  ===================  ===========================================================================
 coord  attribute            mapping of u (lengths in pixels at 128 px)
@@ -59,8 +59,8 @@ iris, lips, brows, shirt, glasses, earrings, facial hair, background colour or p
 labelled with that part.  Skin is the exception: it also tints outline bands of the parts next to it.
 
 Only a window of the canvas that bounds a part over every allowed z is computed for the small parts (eyes,
-nose, mouth, ...), which keeps a batch of 256 faces at about a second on one CPU thread; the result equals a
-full-frame computation.
+nose, mouth, ...), and painting is in place, which keeps a batch of 256 faces at about half a second on one
+CPU thread; the result equals a full-frame computation (up to rounding in the last bit of a few shaded pixels).
 """
 
 import math
@@ -221,10 +221,10 @@ _Y_RANGE = (_CENTRE_Y - _SHIFT_Y, _CENTRE_Y + _SHIFT_Y)
 _EYE_Y_RANGE = (_Y_RANGE[0] + _EYE_DY, _Y_RANGE[1] + _EYE_DY)
 _FULL = (slice(0, RESOLUTION), slice(0, RESOLUTION))
 # Hair: the cap reaches 4 + 6 px past the face edge, the curtain 3 + 6 px; bangs end above the fringe line.
-_HAIR = (_FULL[0], _window(0, 0, _X_RANGE[0] - _FACE_W[1] - 11, _X_RANGE[1] + _FACE_W[1] + 11)[1])
-_BANGS = (_window(0, _Y_RANGE[1] - 35 + 14 + 1, 0, 0)[0], _HAIR[1])
+_HAIR = _window(0, RESOLUTION, _X_RANGE[0] - _FACE_W[1] - 11, _X_RANGE[1] + _FACE_W[1] + 11)
+_BANGS = _window(0, _Y_RANGE[1] - 35 + 14 + 1, _X_RANGE[0] - _FACE_W[1] - 11, _X_RANGE[1] + _FACE_W[1] + 11)
 # Neck (from 6 px above the chin) and shirt (from 10 px below it) down to the bottom edge.
-_BODY = (_window(_Y_RANGE[0] + _FACE_H - 7, RESOLUTION, 0, 0)[0], _FULL[1])
+_BODY = _window(_Y_RANGE[0] + _FACE_H - 7, RESOLUTION, 0, RESOLUTION)
 # Head: face, ears (to 5.5 px past the face edge) and earrings (to about 5 px past it, 20 px below the centre).
 _HEAD = _window(_Y_RANGE[0] - _FACE_H - 1, _Y_RANGE[1] + _FACE_H + 1,
                 _X_RANGE[0] - _FACE_W[1] - 7, _X_RANGE[1] + _FACE_W[1] + 7)
