@@ -18,9 +18,10 @@ import torch
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
 from .editing import edit_prepared, prepare_seed
 from .figures import cluster_at, edit_grid, seed_overlay
+from .files import cache_dir
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info
-from .files import cache_dir
+from .networks.fast import OPTIMIZE_FROM_RESOLUTION
 
 # A catalog built on first use when none is precomputed. On a CPU the rehearsal (bench/rehearsal.py) measured
 # 1.7 (256 px) to 10.7 s (1024 px) per image and 9 GB peak at batches of 8, so a CPU server clusters fewer
@@ -28,7 +29,6 @@ from .files import cache_dir
 FIRST_USE_CATALOG = dict(k=16, n_images=200, batch_size=8)
 FIRST_USE_CATALOG_CPU = dict(k=16, n_images=48, batch_size=2)
 FAILURE_MEMORY_S = 600  # a failed model is not tried again for this long (a download may work later)
-OPTIMIZE_FROM_RESOLUTION = 256  # NVIDIA's models get the compiled fast path; the bundled 64 px one is quick already
 log = logging.getLogger("ganedit")
 
 

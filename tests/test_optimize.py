@@ -191,3 +191,15 @@ def test_a_process_that_exits_while_the_fast_path_compiles_exits_cleanly(tmp_pat
         assert run.returncode == 0, run.stderr[-2000:]
         assert "exiting while compiling: True" in run.stdout
         assert "terminate called" not in run.stderr and "no fast synthesis" not in run.stderr
+
+
+def test_an_optimized_catalog_build_uses_one_graph_and_gives_the_eager_catalog(winograd_everywhere):
+    G = tiny("stylegan2", resolution=16)
+    eager = ganedit.build_catalog(G, k=3, n_images=5, batch_size=2)  # batches of 2, 2, 1
+    G.optimize(batch_sizes=(2,), return_activations=(True,))
+    assert G.optimized and G._fast.is_warm(2, return_activations=True)
+    fast_catalog = ganedit.build_catalog(G, k=3, n_images=5, batch_size=2)
+    assert G._fast.warm == {(2, "const", True)}  # the short last batch was padded, not compiled for
+    torch.testing.assert_close(fast_catalog.centroids, eager.centroids, rtol=1e-3, atol=1e-4)
+    for name, m in eager.contributions.items():
+        torch.testing.assert_close(fast_catalog.contributions[name], m, rtol=1e-3, atol=1e-4)

@@ -28,6 +28,7 @@ import torch
 from . import winograd
 
 ENV_VAR = "GANEDIT_OPTIMIZE"
+OPTIMIZE_FROM_RESOLUTION = 256  # NVIDIA's models are worth compiling; the bundled 64 px one is quick already
 MAX_GRAPHS = 8  # compiled keys per generator; calls with further keys stay eager
 log = logging.getLogger("ganedit")
 _COMPILING = threading.Lock()  # one compilation at a time: the compiler's settings are global, the CPUs few
@@ -46,7 +47,7 @@ def optimization_enabled():
 class FastSynthesis:
     """G's compiled synthesis graphs, one per key, and the worker that warms them (see the module's docstring)."""
 
-    def __init__(self, G, background, batch_sizes):
+    def __init__(self, G, background, batch_sizes, return_activations=(False, True)):
         self.G, self.device, self.background = G, G.device, background
         self.compiled = None  # made on the first warm-up: importing the compiler alone takes seconds
         self.warm = set()  # keys whose graph has run once
@@ -57,7 +58,7 @@ class FastSynthesis:
         with torch.no_grad():
             for batch in batch_sizes:
                 styles = G.styles(G.w_avg.expand(batch, -1))
-                for activations in (False, True):
+                for activations in return_activations:
                     self._ask((styles.scales, G._style_bias(styles), "const", activations))
 
     def get(self, scales, biases, noise_mode, return_activations):

@@ -172,19 +172,24 @@ class Generator(nn.Module):
         fast = self._fast.get(*args) if self._fast is not None else None
         return (fast or self._synthesize)(*args)
 
-    def optimize(self, background=False, batch_sizes=(1,)):
+    def optimize(self, background=False, batch_sizes=(1,), return_activations=(False, True)):
         """Make ``synthesis`` use the compiled fast path (pictures within 1e-4 relative L2 of eager) and return self.
 
-        The path is compiled and warmed for ``batch_sizes`` (with and without activations), other batch sizes on
-        first use. ``background=True`` does all compiling in a worker thread and serves eager synthesis until the
+        The path is compiled and warmed for ``batch_sizes`` (with and without activations, or as
+        ``return_activations`` says), other calls on first use. ``background=True`` does all compiling in a worker thread and serves eager synthesis until the
         call's path is warm, so no caller waits for a compiler. Optimize after moving the model to its device and
         loading its weights: the compiled graphs hold them as constants. GANEDIT_OPTIMIZE=0 turns this off.
         """
         from .fast import FastSynthesis, optimization_enabled
 
         if optimization_enabled():
-            self._fast = FastSynthesis(self, background, batch_sizes)
+            self._fast = FastSynthesis(self, background, batch_sizes, return_activations)
         return self
+
+    @property
+    def optimized(self):
+        """True once ``optimize()`` gave this generator a fast path (warm or not)."""
+        return self._fast is not None
 
     def forward(self, z, truncation_psi=1.0, noise_mode="const"):
         return self.synthesis(self.styles(self.mapping(z, truncation_psi)), noise_mode=noise_mode)
