@@ -370,8 +370,10 @@ def build_demo(service, labelling=False):
         def switch_model(model, last_query, overlay, own_scale, progress=gr.Progress()):
             """The model dropdown: the new model's first use (download, catalog) with progress, then its
             example edit; if it can't be used here, one sentence and the page stays as it was."""
+            title = ganedit.MODELS[model].title
             try:
-                service.model(model, progress=lambda fraction, message: progress(fraction, desc=message))
+                service.model(model, progress=lambda fraction, message: progress(
+                    fraction, desc=f"First use of {title}: {message} (a few minutes, once)"))
             except ValueError as err:
                 gr.Warning(sentence(err))
                 last = dict(urllib.parse.parse_qsl(last_query or ""))
@@ -381,7 +383,8 @@ def build_demo(service, labelling=False):
             return show(edit, (), overlay, own_scale)
 
         with_link(model_dd.select(switch_model, [model_dd, share_query_tb, *VIEW], concurrency_id="first-use",
-                                  outputs=PAGE, api_visibility="private", preprocess=False))
+                                  outputs=PAGE, api_visibility="private", preprocess=False,
+                                  show_progress_on=result_img))  # one progress bar, where the result will be
 
         def open_example(index, overlay, own_scale):
             edit, notes = EditRequest.lenient(service.catalog, examples[int(index)], fallback, example_defaults)
