@@ -18,6 +18,7 @@ from PIL import Image
 import ganedit
 from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
 from ganedit.bundled.renderer import render
+from ganedit.bundled.train import RECIPES, build_generator
 from ganedit.imaging import to_uint8
 
 DATA = Path(__file__).with_name("data")
@@ -65,3 +66,15 @@ def test_committed_catalog_fits_the_weights_and_its_parts_are_the_renderers(G):
     ious = part_ious(catalog.labels, maps, masks)
     for part in ("eyes", "mouth", "hair", "face", "background"):
         assert ious[part] >= 0.6, (part, ious)
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_training_recipes_fit_their_renderer_and_the_size_limit(name):
+    recipe = RECIPES[name]
+    assert set(recipe.part_weights) == set(recipe.renderer.PARTS)
+    G = build_generator(recipe, seed=0)
+    assert G.resolution == recipe.renderer.RESOLUTION and G.z_dim == recipe.renderer.Z_DIM
+    assert sum(p.numel() for p in G.parameters()) * 4 <= 25 * 2**20  # float32 weights of at most 25 MB
+    rendering = recipe.renderer.render(recipe.renderer.sample_z(2, seed=0))
+    weights = recipe.weights_of(rendering.masks)
+    assert weights.shape == (2, 1, G.resolution, G.resolution) and weights.min() >= 1

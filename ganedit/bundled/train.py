@@ -8,33 +8,52 @@ the small, salient parts (eyes, brows, mouth) weighted up, so that iris colour a
 drowned out by the large face and background areas. Checkpoints make the run resumable.
 
     python -m ganedit.bundled.train --minutes 60            # resumes from the checkpoint if there is one
+    python -m ganedit.bundled.train --model cartoon-faces-128 --minutes 60   # v2: 128 px, renderer_v2
 """
 
 import argparse
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 
 from ..loading import save_generator
 from ..networks import StyleGAN2
-from .renderer import PARTS, RESOLUTION, Z_DIM, render, sample_z
+from . import renderer, renderer_v2
 
-CONFIG = dict(
-    resolution=RESOLUTION, z_dim=Z_DIM, w_dim=128, mapping_layers=4, mapping_fmaps=128, mapping_lrmul=1.0,
-    fmap_base=1024, fmap_max=128,  # widths 128/128/128/64/32 at 4/8/16/32/64 px
-)
-PART_WEIGHTS = {"background": 1.0, "face": 1.0, "hair": 2.0, "eyes": 10.0, "brows": 4.0, "nose": 2.0, "mouth": 10.0}
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between the bundled models: the renderer they learn, their size and the loss's part weights."""
+
+    renderer: ModuleType
+    config: dict
+    part_weights: dict
+
+    def weights_of(self, masks):
+        table = torch.tensor([self.part_weights[p] for p in self.renderer.PARTS])
+        return table[masks].unsqueeze(1)
+
+
+RECIPES = {
+    "cartoon-faces": Recipe(renderer, dict(
+        resolution=renderer.RESOLUTION, z_dim=renderer.Z_DIM, w_dim=128, mapping_layers=4, mapping_fmaps=128,
+        mapping_lrmul=1.0, fmap_base=1024, fmap_max=128,  # widths 128/128/128/64/32 at 4/8/16/32/64 px
+    ), {"background": 1.0, "face": 1.0, "hair": 2.0, "eyes": 10.0, "brows": 4.0, "nose": 2.0, "mouth": 10.0}),
+    "cartoon-faces-128": Recipe(renderer_v2, dict(
+        resolution=renderer_v2.RESOLUTION, z_dim=renderer_v2.Z_DIM, w_dim=256, mapping_layers=4, mapping_fmaps=256,
+        mapping_lrmul=1.0, fmap_base=2048, fmap_max=256,  # widths 256/256/256/128/64/32 at 4 ... 128 px
+    ), {"background": 1.0, "face": 1.0, "hair": 2.0, "eyes": 10.0, "brows": 4.0, "nose": 3.0, "mouth": 10.0,
+        "glasses": 4.0, "earrings": 6.0, "shirt": 1.0, "facial_hair": 2.0}),
+}
 VALIDATION_SEED = 2**31 - 1  # seeds used for measurements elsewhere are small; this one is not among them
-DEFAULT_OUT = Path(__file__).with_name("cartoon-faces.safetensors")
-
-
-def pixel_weights(masks):
-    table = torch.tensor([PART_WEIGHTS[p] for p in PARTS])
-    return table[masks].unsqueeze(1)
 
 
 def multiscale_l1(output, target, weights):
@@ -46,9 +65,9 @@ def multiscale_l1(output, target, weights):
     return loss / 3
 
 
-def build_generator(seed):
+def build_generator(recipe, seed):
     torch.manual_seed(seed)
-    return StyleGAN2(CONFIG)
+    return StyleGAN2(recipe.config)
 
 
 @torch.no_grad()
@@ -57,16 +76,20 @@ def validation_l1(G, z, targets):
 
 
 @torch.no_grad()
-def estimate_w_avg(G, n=20000, seed=1):
+def estimate_w_avg(G, sample_z, n=20000, seed=1):
     z = sample_z(n, seed)
     G.w_avg.copy_(G.mapping_network(z).mean(0))
 
 
 def train(args):
     torch.set_num_threads(args.threads)
-    checkpoint = Path(args.checkpoint)
-    G = build_generator(args.seed)
-    ema = build_generator(args.seed)
+    recipe = RECIPES[args.model]
+    render, sample_z, z_dim = recipe.renderer.render, recipe.renderer.sample_z, recipe.renderer.Z_DIM
+    checkpoint = Path(args.checkpoint or f".train/{args.model}.ckpt")
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out or HERE / f"{args.model}.safetensors"
+    G = build_generator(recipe, args.seed)
+    ema = build_generator(recipe, args.seed)
     ema.load_state_dict(G.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -95,9 +118,9 @@ def train(args):
         lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.total_steps)))
         for group in opt.param_groups:
             group["lr"] = lr
-        z = torch.randn(args.batch, Z_DIM, generator=data_rng)
+        z = torch.randn(args.batch, z_dim, generator=data_rng)
         rendering = render(z)
-        loss = multiscale_l1(G(z, noise_mode="const"), rendering.images, pixel_weights(rendering.masks))
+        loss = multiscale_l1(G(z, noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -112,14 +135,15 @@ def train(args):
         if step % args.checkpoint_every == 0:
             save_checkpoint()
     save_checkpoint()
-    estimate_w_avg(ema)
-    save_generator(ema, args.out)
-    print(f"saved {args.out} after {step} steps; val-L1 {validation_l1(ema, val_z, val_targets):.4f} "
+    estimate_w_avg(ema, sample_z)
+    save_generator(ema, out)
+    print(f"saved {out} after {step} steps; val-L1 {validation_l1(ema, val_z, val_targets):.4f} "
           f"(mean-face baseline {(val_targets - val_targets.mean(0)).abs().mean():.4f})")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=RECIPES, default="cartoon-faces", help="which bundled model to train")
     parser.add_argument("--minutes", type=float, default=90, help="stop after this much training in this run")
     parser.add_argument("--total-steps", type=int, default=20000, help="length of the learning-rate schedule")
     parser.add_argument("--batch", type=int, default=16)
@@ -127,8 +151,8 @@ def main():
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is saved")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--checkpoint", default="cartoon-faces.ckpt", help="resumable training state (not committed)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--checkpoint", help="resumable training state (default .train/MODEL.ckpt, not committed)")
+    parser.add_argument("--out", help="the weights (default ganedit/bundled/MODEL.safetensors)")
     parser.add_argument("--log-every", type=int, default=200)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     train(parser.parse_args())
