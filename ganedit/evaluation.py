@@ -81,7 +81,8 @@ def mean_difference_maps(G, catalog, parts, pairs):
 
 def rows_to_csv(rows):
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["part", "method", "value", "in_mse", "out_mse"])
+    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["part", "method", "value", "in_mse", "out_mse"]
+    writer = csv.DictWriter(out, fieldnames=columns)  # rows of some parts carry measures others don't
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

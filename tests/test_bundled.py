@@ -17,6 +17,7 @@ from PIL import Image
 
 import ganedit
 from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
+from ganedit.bundled import renderer
 from ganedit.bundled.renderer import render
 from ganedit.bundled.train import RECIPES, build_generator
 from ganedit.imaging import to_uint8
@@ -61,9 +62,9 @@ def test_committed_catalog_fits_the_weights_and_its_parts_are_the_renderers(G):
     catalog = ganedit.load_catalog("cartoon-faces")
     catalog.check_fits(G)
     assert {"eyes", "mouth", "hair", "face", "background"} <= set(catalog.parts)
-    masks, activations = ground_truth(G, list(HELD_OUT_SEEDS)[:40])
-    _, maps = cluster_part_overlap(catalog, masks, activations)
-    ious = part_ious(catalog.labels, maps, masks)
+    masks, activations = ground_truth(G, list(HELD_OUT_SEEDS)[:40], renderer)
+    _, maps = cluster_part_overlap(catalog, masks, activations, renderer.PARTS)
+    ious = part_ious(catalog.labels, maps, masks, renderer.PARTS)
     for part in ("eyes", "mouth", "hair", "face", "background"):
         assert ious[part] >= 0.6, (part, ious)
 

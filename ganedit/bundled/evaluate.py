@@ -7,11 +7,14 @@
 - transfer, which the paper never measured: the share of the colour gap that an edit closes inside the part.
   The ideal edit is the renderer's own: the target's z with the part's colour coordinate taken from the
   reference (iris hue for eyes, lip colour for mouth, hair colour for hair). The share is the projection of
-  the edit's change in mean CIELAB colour over the target's part onto the ideal change, pooled over pairs.
+  the edit's change in mean CIELAB colour over the target's part onto the ideal change, pooled over pairs;
+- colours neither image has: how far (CIELAB ΔE) the edited part's mean colour lies from the nearest mix of the
+  target's and the ideal edit's colours, and (v2, whose renderer says where the pupils are) the share of edits
+  whose pupils stay dark.
 
 All seeds are held out: training drew its z from a torch generator, and the catalog used seeds 0..n_images-1.
 
-    python -m ganedit.bundled.evaluate [--pairs 200] [--out docs]
+    python -m ganedit.bundled.evaluate [--model cartoon-faces-128] [--pairs 200] [--out docs]
 """
 
 import argparse
@@ -27,21 +30,26 @@ from ..catalog import load_catalog, useful_ranges
 from ..evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8
-from ..loading import load_generator
 from ..metrics import rgb_to_lab
 from ..seeds import seeds_to_z
-from .make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
-from .renderer import COORDINATES, PARTS, render
+from . import RENDERERS
+from .make_catalog import HELD_OUT_SEEDS, bundled_generator, cluster_part_overlap, ground_truth, part_ious
 
-TRANSFER = {"eyes": "iris_hue", "mouth": "lip_colour", "hair": "hair_colour"}
+# part -> the renderer coordinate of its colour (the ideal edit takes it from the reference)
+TRANSFER = {"eyes": "iris_hue", "mouth": "lip_colour", "hair": "hair_colour", "shirt": "shirt_colour",
+            "glasses": "glasses_colour"}
+PRESENCE = {"glasses": "glasses"}  # parts that only some faces have: measured on pairs that both have them
+MEASURED_PARTS = {"cartoon-faces": ["eyes", "mouth", "hair"],
+                  "cartoon-faces-128": ["eyes", "mouth", "hair", "shirt", "glasses"]}
+DARK_PUPIL_L = 25  # CIELAB lightness: the renderer's pupil ink is about 5, its lightest iris colours above 40
 PAIR_SEED = 7  # pairs come from seeds 10^6 .. 2 * 10^6
 SEED_OFFSET = 1_000_000
 
 
 @torch.no_grad()
-def reconstruction(G, seeds):
+def reconstruction(G, seeds, renderer):
     z = seeds_to_z(seeds, G.z_dim)
-    generated, rendered = to_uint8(G(z)), to_uint8(render(z).images)
+    generated, rendered = to_uint8(G(z)), to_uint8(renderer.render(z).images)
     mae = np.abs(generated.astype(float) - rendered.astype(float)).mean()
     baseline = np.abs(rendered.astype(float) - rendered.astype(float).mean(0)).mean()
     grid = stacked([side_by_side([labelled(enlarge(r, 128), f"render {s}") for r, s in zip(rendered[:8], seeds)]),
@@ -53,34 +61,70 @@ def mean_lab(image, mask):
     return rgb_to_lab(image[mask]).mean(0) if mask.any() else np.zeros(3)
 
 
+def off_path(before, ideal, after):
+    """CIELAB distance from ``after`` to the nearest colour on the segment from ``before`` to ``ideal``."""
+    step = ideal - before
+    t = float(np.clip((after - before) @ step / (step @ step), 0, 1)) if step @ step > 0 else 0.0
+    return float(np.linalg.norm(after - (before + t * step)))
+
+
+def pupil_masks(renderer, seeds, z_dim):
+    """seed -> bool [H, W] of the inner 80% of both pupils (renderers that report eye geometry), else {}."""
+    rendering = renderer.render(seeds_to_z(seeds, z_dim))
+    if "pupil_radius" not in rendering.attributes:
+        return {}
+    size = rendering.masks.shape[-1]
+    centre = torch.arange(size, dtype=torch.float32) + 0.5
+    masks = {}
+    for seed, eyes, radius in zip(seeds, rendering.attributes["eye_centres"], rendering.attributes["pupil_radius"]):
+        distance = torch.stack([(centre[None, :] - x).square() + (centre[:, None] - y).square() for x, y in eyes])
+        masks[seed] = (distance.amin(0) <= (0.8 * radius) ** 2).numpy()
+    return masks
+
+
 @torch.no_grad()
-def ideal_edit(G, target_seed, reference_seed, part):
+def ideal_edit(G, renderer, target_seed, reference_seed, part):
     """The renderer's picture of the target with the part's colour coordinate taken from the reference."""
     z = seeds_to_z([target_seed], G.z_dim)
-    i = COORDINATES[TRANSFER[part]]
+    i = renderer.COORDINATES[TRANSFER[part]]
     z[0, i] = seeds_to_z([reference_seed], G.z_dim)[0, i]
-    return to_uint8(render(z).images)[0]
+    return to_uint8(renderer.render(z).images)[0]
 
 
-def measure_pairs(G, catalog, pairs, parts, steps):
+def measure_pairs(G, renderer, catalog, pairs, parts, steps):
     """Rows (part, method, value, in_mse, out_mse, transfer) averaged over pairs, ROI from the renderer's masks."""
     seeds = sorted({s for pair in pairs for s in pair})
-    masks = {s: m.numpy() for s, m in zip(seeds, render(seeds_to_z(seeds, G.z_dim)).masks)}
-    ideal = {(pair, part): ideal_edit(G, *pair, part) for pair in pairs for part in parts if part in TRANSFER}
+    z = seeds_to_z(seeds, G.z_dim)
+    masks = {s: m.numpy() for s, m in zip(seeds, renderer.render(z).masks)}
+    has = {part: {s for s, v in zip(seeds, z[:, renderer.COORDINATES[c]]) if v > 0} for part, c in PRESENCE.items()}
+    pupils = pupil_masks(renderer, seeds, G.z_dim)
+    ideal = {(pair, part): ideal_edit(G, renderer, *pair, part) for pair in pairs for part in parts if part in TRANSFER}
 
-    def colour_moved(target, reference, part, result, roi):
-        """The edit's change of the part's mean colour projected on the ideal change, and that change squared."""
-        if part not in TRANSFER:
-            return {}
-        before = mean_lab(result.target, roi)
-        gap = mean_lab(ideal[(target, reference), part], roi) - before
-        return {"moved": float(gap @ (mean_lab(result.result, roi) - before)), "gap2": float(gap @ gap)}
+    def colour_measures(target, reference, part, result, roi):
+        """The edit's change of the part's mean colour projected on the ideal change, that change squared, the
+        distance off the target-to-ideal colour path, and whether the pupils stayed dark."""
+        measures = {"pairs": 1}
+        if part in TRANSFER:
+            before, after = mean_lab(result.target, roi), mean_lab(result.result, roi)
+            ideal_colour = mean_lab(ideal[(target, reference), part], roi)
+            gap = ideal_colour - before
+            measures.update(moved=float(gap @ (after - before)), gap2=float(gap @ gap),
+                            off_path=off_path(before, ideal_colour, after))
+        if part == "eyes" and pupils:
+            measures["dark_pupils"] = float(rgb_to_lab(result.result[pupils[target]])[:, 0].mean() <= DARK_PUPIL_L)
+        return measures
 
-    rows = evaluate(G, catalog, parts, pairs, steps=steps, pair_measures=colour_moved,
-                    roi_for=lambda target, part: masks[target] == PARTS.index(part))
+    rows = []
+    for part in parts:
+        chosen = [p for p in pairs if part not in has or {*p} <= has[part]]
+        rows += evaluate(G, catalog, [part], chosen, steps=steps, pair_measures=colour_measures,
+                         roi_for=lambda target, part: masks[target] == renderer.PARTS.index(part))
     for row in rows:
-        moved, gap2 = row.pop("moved", 0.0), row.pop("gap2", 0.0)
+        moved, gap2, n = row.pop("moved", 0.0), row.pop("gap2", 0.0), row["pairs"]
         row["transfer"] = moved / gap2 if gap2 else float("nan")
+        row["off_path"] = row["off_path"] / n if "off_path" in row else float("nan")
+        if "dark_pupils" in row:
+            row["dark_pupils"] /= n
     return rows
 
 
@@ -122,6 +166,7 @@ def locality_advantage(rows, part):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=RENDERERS, default="cartoon-faces")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", default="docs")
@@ -129,44 +174,47 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    G = load_generator("cartoon-faces")
-    catalog = load_catalog("cartoon-faces")
+    renderer, parts, prefix = RENDERERS[args.model], MEASURED_PARTS[args.model], args.model.replace("-faces", "")
+    G = bundled_generator(args.model)
+    catalog = load_catalog(args.model)
     catalog.check_fits(G)
     summary = {}
 
-    mae, baseline, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64])
+    mae, baseline, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64], renderer)
     summary["reconstruction_mae_0_255"] = {"generator": round(float(mae), 2), "mean_face_baseline": round(float(baseline), 2)}
-    Image.fromarray(grid).save(out / "cartoon-samples.png")
+    Image.fromarray(grid).save(out / f"{prefix}-samples.png")
 
-    masks, activations = ground_truth(G, HELD_OUT_SEEDS)
-    _, maps = cluster_part_overlap(catalog, masks, activations)
-    summary["iou"] = {p: round(v, 3) for p, v in part_ious(catalog.labels, maps, masks).items()}
+    masks, activations = ground_truth(G, HELD_OUT_SEEDS, renderer)
+    _, maps = cluster_part_overlap(catalog, masks, activations, renderer.PARTS)
+    summary["iou"] = {p: round(v, 3) for p, v in part_ious(catalog.labels, maps, masks, renderer.PARTS).items()}
 
     pairs = [(t + SEED_OFFSET, r + SEED_OFFSET) for t, r in random_pairs(args.pairs, PAIR_SEED)]
     if args.store_defaults:
         # A first, coarse sweep over the whole range read off M finds where eye and mouth edits stop changing;
         # the stored range ends at 1.5 times that budget, and the fine sweep below runs over it.
         catalog.epsilon, catalog.lam = useful_ranges(catalog.contributions)
-        coarse = measure_pairs(G, catalog, pairs[:30], ["eyes", "mouth"], 10)
+        coarse = measure_pairs(G, renderer, catalog, pairs[:30], ["eyes", "mouth"], 10)
         catalog.epsilon["max"] = float(math.ceil(1.5 * saturating_epsilon(coarse)))
         summary["epsilon_range"] = {"read_off_M": useful_ranges(catalog.contributions)[0]["max"],
                                     "stored_max": catalog.epsilon["max"]}
-    rows = measure_pairs(G, catalog, pairs, ["eyes", "mouth", "hair"], args.steps)
-    (out / "cartoon-fig7.csv").write_text(rows_to_csv(rows))
-    (out / "cartoon-fig7.png").write_bytes(plot_curves(rows, "cartoon-faces (ground-truth ROI)"))
-    summary["fig7_out_mse_ratio_sequential_vs_simultaneous"] = {p: locality_advantage(rows, p) for p in ["eyes", "mouth", "hair"]}
+    rows = measure_pairs(G, renderer, catalog, pairs, parts, args.steps)
+    (out / f"{prefix}-fig7.csv").write_text(rows_to_csv(rows))
+    (out / f"{prefix}-fig7.png").write_bytes(plot_curves(rows, f"{args.model} (ground-truth ROI)"))
+    summary["fig7_out_mse_ratio_sequential_vs_simultaneous"] = {p: locality_advantage(rows, p) for p in parts}
     epsilon, lam = choose_defaults(rows)
     summary["chosen_defaults"] = {"epsilon": epsilon, "lam": lam}
-    summary["at_default_epsilon"] = {r["part"]: {k: round(r[k], 3) for k in ("in_mse", "out_mse", "transfer")}
-                                     for r in rows if r["method"] == "sequential" and r["value"] == epsilon}
+    summary["at_default_epsilon"] = {
+        r["part"]: {k: round(r[k], 3) for k in ("pairs", "in_mse", "out_mse", "transfer", "off_path", "dark_pupils")
+                    if k in r}
+        for r in rows if r["method"] == "sequential" and r["value"] == epsilon}
     if args.store_defaults:
         catalog.epsilon["default"], catalog.lam["default"] = epsilon, lam
         catalog.save(catalog.path)
 
-    figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], ["eyes", "mouth", "hair"])
-    Image.fromarray(figure).save(out / "cartoon-grid.png")
+    figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], parts)
+    Image.fromarray(figure).save(out / f"{prefix}-grid.png")
     print(json.dumps(summary, indent=2))
-    (out / "cartoon-summary.json").write_text(json.dumps(summary, indent=2))
+    (out / f"{prefix}-summary.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
