@@ -96,7 +96,8 @@ def measure_pairs(G, renderer, catalog, pairs, parts, steps):
     seeds = sorted({s for pair in pairs for s in pair})
     z = seeds_to_z(seeds, G.z_dim)
     masks = {s: m.numpy() for s, m in zip(seeds, renderer.render(z).masks)}
-    has = {part: {s for s, v in zip(seeds, z[:, renderer.COORDINATES[c]]) if v > 0} for part, c in PRESENCE.items()}
+    has = {part: {s for s, v in zip(seeds, z[:, renderer.COORDINATES[c]]) if v > 0}
+           for part, c in PRESENCE.items() if part in parts}
     pupils = pupil_masks(renderer, seeds, G.z_dim)
     ideal = {(pair, part): ideal_edit(G, renderer, *pair, part) for pair in pairs for part in parts if part in TRANSFER}
 
@@ -120,7 +121,8 @@ def measure_pairs(G, renderer, catalog, pairs, parts, steps):
         rows += evaluate(G, catalog, [part], chosen, steps=steps, pair_measures=colour_measures,
                          roi_for=lambda target, part: masks[target] == renderer.PARTS.index(part))
     for row in rows:
-        moved, gap2, n = row.pop("moved", 0.0), row.pop("gap2", 0.0), row["pairs"]
+        moved, gap2, n = row.pop("moved", 0.0), row.pop("gap2", 0.0), int(row["pairs"])
+        row["pairs"] = n
         row["transfer"] = moved / gap2 if gap2 else float("nan")
         row["off_path"] = row["off_path"] / n if "off_path" in row else float("nan")
         if "dark_pupils" in row:
@@ -167,6 +169,7 @@ def locality_advantage(rows, part):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RENDERERS, default="cartoon-faces")
+    parser.add_argument("--catalog", help="catalog path stem (default: the model's, catalogs/MODEL)")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", default="docs")
@@ -176,9 +179,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     renderer, parts, prefix = RENDERERS[args.model], MEASURED_PARTS[args.model], args.model.replace("-faces", "")
     G = bundled_generator(args.model)
-    catalog = load_catalog(args.model)
+    catalog = load_catalog(args.catalog or args.model)
     catalog.check_fits(G)
-    summary = {}
+    summary = {"parts_without_clusters": [p for p in parts if p not in catalog.labels]}
+    parts = [p for p in parts if p in catalog.labels]
 
     mae, baseline, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64], renderer)
     summary["reconstruction_mae_0_255"] = {"generator": round(float(mae), 2), "mean_face_baseline": round(float(baseline), 2)}
