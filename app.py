@@ -270,19 +270,27 @@ def build_demo(service, labelling=False):
             return event.then(None, share_query_tb, share_link_tb, js=FOLLOW_JS)
 
         with_link(gr.on([edit_btn.click, target_num.submit, reference_num.submit, target_num.blur,
-                         reference_num.blur, part_dd.select, epsilon_sl.input, lam_sl.input, psi_sl.input,
+                         reference_num.blur, epsilon_sl.input, lam_sl.input, psi_sl.input,
                          threshold_sl.input, overlay_cb.input, own_scale_cb.input], **edit_event))
         random_js = f"() => Math.floor(Math.random() * {ganedit.MAX_SEED + 1})"
         for number, button in ((target_num, target_random), (reference_num, reference_random)):
             with_link(button.click(None, None, number, js=random_js).then(**edit_event))
 
-        def reset(model, method):
+        def reset(model, method, part):
             catalog = service.catalog(model)
-            return (catalog.epsilon["default"] if method == "sequential" else gr.skip(),
+            return (catalog.default_epsilon(part) if method == "sequential" else gr.skip(),
                     ganedit.lam_range(catalog, method)["default"] if method != "sequential" else gr.skip())
 
-        with_link(reset_btn.click(reset, [model_dd, method_radio], [epsilon_sl, lam_sl], api_visibility="private",
-                                  preprocess=False).then(**edit_event))
+        with_link(reset_btn.click(reset, [model_dd, method_radio, part_dd], [epsilon_sl, lam_sl],
+                                  api_visibility="private", preprocess=False).then(**edit_event))
+
+        def part_default(model, part):
+            """A catalog with measured per-part defaults starts each picked part at its own ε."""
+            catalog = service.catalog(model)
+            return catalog.default_epsilon(part) if "per_part" in catalog.epsilon else gr.skip()
+
+        with_link(part_dd.select(part_default, [model_dd, part_dd], epsilon_sl, api_visibility="private",
+                                 preprocess=False).then(**edit_event))
 
         def switch_method(model, method):
             catalog, sequential = service.catalog(model), method == "sequential"

@@ -88,7 +88,7 @@ class Catalog:
     centroids: torch.Tensor  # [K, C] unit vectors
     contributions: dict  # style layer name -> M [K, C_layer]
     labels: dict = field(default_factory=dict)  # part name -> sorted list of cluster ids
-    epsilon: dict = field(default_factory=dict)  # {"default", "min", "max"}
+    epsilon: dict = field(default_factory=dict)  # {"default", "min", "max"} and optionally "per_part" (see below)
     lam: dict = field(default_factory=dict)
     crop: tuple | None = None
     version: str = __version__
@@ -128,6 +128,23 @@ class Catalog:
             if self.part_clusters(part) == ids:
                 return part
         return CLUSTERS_PREFIX + ",".join(str(i) for i in ids)
+
+    # ---- per-part defaults -----------------------------------------------------------------------------------
+    # One epsilon can't serve every part (a part whose channels are shared with a larger one needs more budget).
+    # A part's own default is stored under its cluster ids ("3,7"), so it follows the part through a rename and
+    # stops applying when the part's clusters change.
+    def default_epsilon(self, part):
+        """The epsilon a part's edits start from: its own measured default if it has one, else the catalog's."""
+        key = ",".join(str(i) for i in self.part_clusters(part))
+        return self.epsilon.get("per_part", {}).get(key, self.epsilon["default"])
+
+    def set_default_epsilon(self, part, value):
+        """Give ``part`` its own default epsilon (within the catalog's range)."""
+        if not (_is_number(value) and self.epsilon["min"] <= value <= self.epsilon["max"]):
+            raise ValueError(f"a default epsilon must be a number from {self.epsilon['min']} to "
+                             f"{self.epsilon['max']}, got {value!r}")
+        key = ",".join(str(i) for i in self.part_clusters(part))
+        self.epsilon = {**self.epsilon, "per_part": {**self.epsilon.get("per_part", {}), key: float(value)}}
 
     def part_contributions(self, part):
         """M of a part (its clusters' rows summed, since their memberships add up) for every style layer, in order."""
@@ -369,6 +386,21 @@ def _check_range(name, spec):
         raise ValueError(f"{name} must be {{'min', 'default', 'max'}}: finite numbers in that order, got {spec!r}")
 
 
+def _check_part_defaults(epsilon, k):
+    """Per-part defaults: at most one per subset of clusters named as sorted ids ("3,7"), each within the range."""
+    per_part = epsilon.get("per_part", {})
+    if not isinstance(per_part, dict) or len(per_part) > k:
+        raise ValueError(f"epsilon's per_part must be an object of at most k = {k} entries, got {per_part!r:.80}")
+    for key, value in per_part.items():
+        ids = key.split(",")
+        if not (all(i.isdigit() and len(i) <= 4 for i in ids) and [int(i) for i in ids] == sorted({int(i) for i in ids})
+                and int(ids[-1]) < k):
+            raise ValueError(f"epsilon's per_part key {key!r:.40} is not sorted cluster ids below k = {k} ('3,7')")
+        if not (_is_number(value) and epsilon["min"] <= value <= epsilon["max"]):
+            raise ValueError(f"epsilon's per_part default {value!r:.40} for clusters {key} is outside "
+                             f"[{epsilon['min']}, {epsilon['max']}]")
+
+
 FIELDS = dict(model=str, fingerprint=str, layer=str, k=int, n_images=int, seed=int, truncation_psi=float,
               epsilon=dict, lam=dict, style_layers=list, ganedit_version=str)
 
@@ -385,6 +417,7 @@ def _checked_catalog(meta, tensors):
     if k < 1 or not layers or not all(isinstance(n, str) for n in layers) or len(set(layers)) != len(layers):
         raise ValueError(f"k = {k!r} or the style layers {layers!r} are not usable")
     _check_range("epsilon", meta["epsilon"])
+    _check_part_defaults(meta["epsilon"], k)
     _check_range("lam", meta["lam"])
     rows = isinstance(crop, list) and len(crop) == 2 and all(map(_is_int, crop)) and 0 <= crop[0] < crop[1]
     if crop is not None and not rows:

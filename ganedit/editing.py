@@ -93,7 +93,7 @@ def edit_prepared(G, catalog, target, reference, part, method="sequential", epsi
     """One edit from two prepared seeds: the styles' transfer, one synthesis, then the metrics. The queries
     validate the parameters."""
     if epsilon is None:
-        epsilon = catalog.epsilon["default"]
+        epsilon = catalog.default_epsilon(part)
     if lam is None:
         lam = 1.0 if method == "global" else catalog.lam["default"]
     styles = transfer(target.styles, reference.styles, catalog, part, method, epsilon, lam, threshold, interpolate_bias)

@@ -131,7 +131,7 @@ def _contact_sheet(G, catalog, say, bar):
 # ---- examples ------------------------------------------------------------------------------------------------
 def choose_examples(G, catalog, n_seeds=300, bar=quiet_bar):
     """Rows for examples.json: for a few named parts, the pair of consecutive seeds (target, reference) among
-    0..n_seeds-1 whose edit, sequential with the catalog's default epsilon, is the most visible and the most local:
+    0..n_seeds-1 whose edit, sequential with the part's default epsilon, is the most visible and the most local:
     the largest In-MSE times the share of the change inside the part."""
     preferred = [p for p in PREFERRED_PARTS if p in catalog.labels]
     parts = (preferred + [p for p in catalog.labels if p not in preferred])[:EXAMPLE_PARTS]
@@ -140,21 +140,20 @@ def choose_examples(G, catalog, n_seeds=300, bar=quiet_bar):
                          "`python -m ganedit label`, then choose examples again")
     if n_seeds < 2:
         raise ValueError(f"examples need at least 2 seeds to pair, got {n_seeds}")
-    epsilon = catalog.epsilon["default"]
     best = {}  # part -> (score, target seed, reference seed)
     with bar(f"{G.name}: examples") as progress:
         target = prepare_seed(G, catalog, 0)
         for seed in range(1, n_seeds):
             reference = prepare_seed(G, catalog, seed)
             for part in parts:
-                result = edit_prepared(G, catalog, target, reference, part, "sequential", epsilon)
+                result = edit_prepared(G, catalog, target, reference, part, "sequential")
                 score = result.in_mse * result.inside_share
                 if score > best.get(part, (-1.0,))[0]:
                     best[part] = (score, target.seed, reference.seed)
             target = reference
             progress(seed / (n_seeds - 1), "pairs")
-    return [dict(model=G.name, target=t, reference=r, part=part, method="sequential", epsilon=epsilon)
-            for part, (_, t, r) in best.items()]
+    return [dict(model=G.name, target=t, reference=r, part=part, method="sequential",
+                 epsilon=catalog.default_epsilon(part)) for part, (_, t, r) in best.items()]
 
 
 def _read_examples(path):

@@ -145,7 +145,7 @@ class EditRequest:
         catalog = catalog_of(model)
         part = check_part(part, catalog)
         eps = catalog.epsilon
-        epsilon = eps["default"] if epsilon is None else parse_number(epsilon, "ε", eps["min"], eps["max"])
+        epsilon = catalog.default_epsilon(part) if epsilon is None else parse_number(epsilon, "ε", eps["min"], eps["max"])
         lams = lam_range(catalog, method)
         lam = lams["default"] if lam is None else parse_number(lam, "λ", lams["min"], lams["max"])
         psi = MODELS[model].truncation_psi if psi is None else parse_number(psi, "truncation ψ", *PSI_RANGE)
@@ -188,7 +188,7 @@ class EditRequest:
         lams = lam_range(catalog, method)
         ranged = {}
         for field, name, bounds, default in (
-            ("epsilon", "ε", catalog.epsilon, suggested.get("epsilon", catalog.epsilon["default"])),
+            ("epsilon", "ε", catalog.epsilon, suggested.get("epsilon", catalog.default_epsilon(part))),
             ("lam", "λ", lams, lams["default"]),
             ("psi", "truncation ψ", dict(min=PSI_RANGE[0], max=PSI_RANGE[1]), MODELS[model].truncation_psi),
             ("threshold", "threshold", dict(min=THRESHOLD_RANGE[0], max=0.99), DEFAULT_THRESHOLD),

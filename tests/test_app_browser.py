@@ -272,3 +272,26 @@ def test_labelling_mode_names_a_selection_and_saves_it(browser, tmp_path):
         assert saved.part_clusters("eyes and mouth") == [10, 12]
         assert 10 not in saved.part_clusters("eyes") and 12 not in saved.part_clusters("mouth")
         page.close()
+
+
+def test_a_part_with_its_own_default_starts_there(browser, tmp_path):
+    catalogs = tmp_path / "catalogs"
+    catalog = ganedit.load_catalog(MODEL)
+    mouth = round(min(1.5 * catalog.epsilon["default"], catalog.epsilon["max"]), 1)
+    catalog.set_default_epsilon("mouth", mouth)
+    catalog.save(catalogs / MODEL)
+    with running_app(tmp_path / "app", env={"GANEDIT_CATALOG_DIR": str(catalogs)}) as server:
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        open_app(page, f"{server.url}?model={MODEL}&part=eyes&epsilon=2")
+        page.locator("#part input").click()
+        page.get_by_role("option", name="mouth", exact=True).click()
+        page.wait_for_function("(e) => location.search.includes('part=mouth&') && location.search.includes(e)",
+                               arg=f"epsilon={mouth:g}&")
+        assert float(epsilon_box(page).input_value()) == pytest.approx(mouth)
+        page.locator("#epsilon input[type=range]").focus()
+        page.keyboard.press("ArrowLeft")  # the visitor's own value stands until they pick a part again
+        page.wait_for_function("(e) => location.search.includes(e)", arg=f"epsilon={mouth - 0.1:g}&")
+        page.locator("#reset").click()
+        page.wait_for_function("(e) => location.search.includes(e)", arg=f"epsilon={mouth:g}&")
+        page.close()

@@ -92,3 +92,55 @@ def test_naming_merging_and_renaming_parts(tmp_path, model):
     assert again.part_clusters("lips") == sorted(mouth) and "mouth" not in again.parts
     assert again.part_clusters("irises") == shipped.part_clusters("eyes")
     assert list(again.labels).index("irises") == list(shipped.labels).index("eyes")
+
+
+# ---- a part's own default epsilon ----------------------------------------------------------------------------
+
+@pytest.fixture
+def own_mouth_default(tmp_path, model):
+    """A copy of the bundled catalog whose mouth has its own default epsilon (1.5x the catalog's), saved and read
+    back."""
+    G, catalog = model
+    copy = ganedit.load_catalog(MODEL)
+    mouth = round(min(1.5 * catalog.epsilon["default"], catalog.epsilon["max"]), 2)
+    copy.set_default_epsilon("mouth", mouth)
+    copy.save(tmp_path / "cat")
+    return G, ganedit.load_catalog(tmp_path / "cat"), mouth
+
+
+def test_a_part_starts_from_its_own_default(own_mouth_default):
+    G, catalog, mouth = own_mouth_default
+    assert catalog.default_epsilon("mouth") == mouth != catalog.epsilon["default"]
+    assert catalog.default_epsilon("clusters:" + ",".join(map(str, catalog.part_clusters("mouth")))) == mouth
+    assert catalog.default_epsilon("eyes") == catalog.epsilon["default"]  # the others keep the catalog's
+    implicit = ganedit.edit(G, catalog, 9, 12, "mouth")
+    explicit = ganedit.edit(G, catalog, 9, 12, "mouth", epsilon=mouth)
+    assert np.array_equal(implicit.result, explicit.result)
+    assert not np.array_equal(implicit.result, ganedit.edit(G, catalog, 9, 12, "mouth",
+                                                           epsilon=catalog.epsilon["default"]).result)
+    request = EditRequest.strict(lambda m: catalog, MODEL, 9, 12, "mouth")
+    assert request.epsilon == mouth
+    link, notes = EditRequest.lenient(lambda m: catalog, {"model": MODEL, "part": "mouth"}, MODEL)
+    assert link.epsilon == mouth and notes == []
+
+
+def test_a_part_default_follows_a_rename_and_ends_with_a_merge(own_mouth_default):
+    _, catalog, mouth = own_mouth_default
+    catalog.rename_part("mouth", "lips")
+    assert catalog.default_epsilon("lips") == mouth
+    catalog.merge(catalog.part_clusters("brows"), "lips")  # other clusters: another part, the catalog's default again
+    assert catalog.default_epsilon("lips") == catalog.epsilon["default"]
+
+
+@pytest.mark.parametrize("per_part, words", [
+    ({"3,1": 1.0}, "sorted cluster ids"), ({"999": 1.0}, "below k"), ({"x": 1.0}, "sorted cluster ids"),
+    ({"3": 1e9}, "outside"), ({"3": "high"}, "outside"), ([1, 2], "an object"),
+])
+def test_bad_part_defaults_are_refused(tmp_path, model, per_part, words):
+    catalog = ganedit.load_catalog(MODEL)
+    catalog.epsilon = {**catalog.epsilon, "per_part": per_part}
+    catalog.save(tmp_path / "cat")
+    with pytest.raises(ValueError, match=words):
+        ganedit.load_catalog(tmp_path / "cat")
+    with pytest.raises(ValueError, match="a default epsilon must be a number"):
+        ganedit.load_catalog(MODEL).set_default_epsilon("mouth", -1)

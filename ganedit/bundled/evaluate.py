@@ -157,6 +157,23 @@ def choose_defaults(rows, parts=("eyes", "mouth"), target_share=0.6):
     return epsilon, lam
 
 
+def part_defaults(rows, parts, epsilon, target_share=0.8):
+    """Per part whose colour gap the catalog-wide ``epsilon`` closes less than ``target_share`` of, or more than it
+    needs: the smallest swept epsilon that closes ``target_share`` (else the one that closes the most). Parts that
+    ``epsilon`` serves exactly are left out."""
+    chosen = {}
+    for part in parts:
+        sweep = sorted((r["value"], r["transfer"]) for r in rows
+                       if r["method"] == "sequential" and r["part"] == part and not math.isnan(r["transfer"]))
+        if not sweep:
+            continue
+        enough = [value for value, share in sweep if share >= target_share]
+        best = enough[0] if enough else max(sweep, key=lambda vs: vs[1])[0]
+        if best != epsilon:
+            chosen[part] = best
+    return chosen
+
+
 def locality_advantage(rows, part):
     """Mean ratio Out-MSE(sequential) / Out-MSE(simultaneous) at equal In-MSE (simultaneous interpolated)."""
     seq = [r for r in rows if r["part"] == part and r["method"] == "sequential"]
@@ -211,8 +228,12 @@ def main():
         r["part"]: {k: round(r[k], 3) for k in ("pairs", "in_mse", "out_mse", "transfer", "off_path", "dark_pupils")
                     if k in r}
         for r in rows if r["method"] == "sequential" and r["value"] == epsilon}
+    own = part_defaults(rows, parts, epsilon)
+    summary["per_part_epsilon"] = own
     if args.store_defaults:
         catalog.epsilon["default"], catalog.lam["default"] = epsilon, lam
+        for part, value in own.items():
+            catalog.set_default_epsilon(part, value)
         catalog.save(catalog.path)
 
     figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], parts)
