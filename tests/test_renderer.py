@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganedit.bundled import renderer
+from ganedit.bundled import renderer, renderer_v2
 from ganedit.bundled.renderer import COORDINATES, PARTS, RESOLUTION, Z_DIM
 
 
@@ -98,13 +98,15 @@ def test_attributes_follow_z():
     assert lowest_hair_row[1] > lowest_hair_row[0] + 15
 
 
-def test_smile_bends_mouth_corners_up():
-    z = torch.zeros(2, Z_DIM)
-    z[0, COORDINATES["smile"]] = -2.0
-    z[1, COORDINATES["smile"]] = 2.0
-    masks = renderer.render(z).masks == PARTS.index("mouth")
-    rows = torch.arange(RESOLUTION, dtype=torch.float32)[:, None]
-    centre_column = RESOLUTION // 2
+@pytest.mark.parametrize("drawing", [renderer, renderer_v2], ids=["v1", "v2"])
+def test_smile_bends_mouth_corners_up(drawing):
+    scale = drawing.RESOLUTION // 64  # v2 draws at 128 px
+    z = torch.zeros(2, drawing.Z_DIM)
+    z[0, drawing.COORDINATES["smile"]] = -2.0
+    z[1, drawing.COORDINATES["smile"]] = 2.0
+    masks = drawing.render(z).masks == drawing.PARTS.index("mouth")
+    rows = torch.arange(drawing.RESOLUTION, dtype=torch.float32)[:, None]
+    centre_column = drawing.RESOLUTION // 2
 
     def mean_row(mask, columns):
         region = mask[:, columns]
@@ -112,8 +114,8 @@ def test_smile_bends_mouth_corners_up():
 
     for mask, sign in zip(masks, (-1, 1)):
         corners = torch.nonzero(mask.any(dim=0)).flatten()
-        edge_columns = torch.cat([corners[:2], corners[-2:]])
+        edge_columns = torch.cat([corners[:2 * scale - scale // 2], corners[-(2 * scale - scale // 2):]])
         corner_row = mean_row(mask, edge_columns)
-        centre_row = mean_row(mask, slice(centre_column - 1, centre_column + 1))
+        centre_row = mean_row(mask, slice(centre_column - scale, centre_column + scale))
         # Image rows grow downwards: a smile has its corners above the centre.
-        assert sign * (centre_row - corner_row) > 1.0
+        assert sign * (centre_row - corner_row) > scale

@@ -292,27 +292,6 @@ def test_attributes_follow_z():
     assert neck_bottom[1] - top_of_shirt[1] > neck_bottom[0] - top_of_shirt[0] + 5
 
 
-def test_smile_bends_mouth_corners_up():
-    z = torch.zeros(2, Z_DIM)
-    z[0, COORDINATES["smile"]] = -2.0
-    z[1, COORDINATES["smile"]] = 2.0
-    masks = render(z).masks == part("mouth")
-    rows = torch.arange(RESOLUTION, dtype=torch.float32)[:, None]
-    centre_column = RESOLUTION // 2
-
-    def mean_row(mask, columns):
-        region = mask[:, columns]
-        return float((rows * region).sum() / region.sum())
-
-    for mask, sign in zip(masks, (-1, 1)):
-        corners = torch.nonzero(mask.any(dim=0)).flatten()
-        edge_columns = torch.cat([corners[:3], corners[-3:]])
-        corner_row = mean_row(mask, edge_columns)
-        centre_row = mean_row(mask, slice(centre_column - 2, centre_column + 2))
-        # Image rows grow downwards: a smile has its corners above the centre.
-        assert sign * (centre_row - corner_row) > 2.0
-
-
 def test_brow_tilt_raises_the_inner_ends():
     z = torch.zeros(2, Z_DIM)
     z[0, COORDINATES["brow_tilt"]] = -2.0

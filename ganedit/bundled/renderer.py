@@ -48,12 +48,11 @@ fields and the compositing live in :mod:`ganedit.bundled.shapes`, shared with
 the 128 px :mod:`ganedit.bundled.renderer_v2`.
 """
 
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from .shapes import INK, box_sdf, circle_sdf, ellipse_sdf, hsv_to_rgb, label, paint, palette, stroke_sdf
+from .shapes import (INK, box_sdf, checked_latents, circle_sdf, coordinate_reader, ellipse_sdf, hsv_to_rgb, label,
+                     paint, palette, Rendering, standard_normal, stroke_sdf)
 
 PARTS = ("background", "face", "hair", "eyes", "brows", "nose", "mouth")
 Z_DIM = 32
@@ -83,48 +82,38 @@ COORDINATES = {
     "offset_y": 18,
 }
 
-_SKIN_PATH = ((1.00, 0.87, 0.77), (0.96, 0.76, 0.60), (0.82, 0.60, 0.42),
+# Colour paths, shared with renderer v2.
+SKIN_PATH = ((1.00, 0.87, 0.77), (0.96, 0.76, 0.60), (0.82, 0.60, 0.42),
               (0.60, 0.40, 0.26), (0.40, 0.25, 0.16))
-_HAIR_PATH = ((0.07, 0.06, 0.06), (0.40, 0.22, 0.10), (0.80, 0.25, 0.08),
+HAIR_PATH = ((0.07, 0.06, 0.06), (0.40, 0.22, 0.10), (0.80, 0.25, 0.08),
               (0.96, 0.84, 0.42), (0.75, 0.75, 0.78), (0.20, 0.35, 0.90))
-_LIP_PATH = ((0.98, 0.45, 0.12), (0.85, 0.05, 0.10), (0.98, 0.35, 0.65),
+LIP_PATH = ((0.98, 0.45, 0.12), (0.85, 0.05, 0.10), (0.98, 0.35, 0.65),
              (0.55, 0.12, 0.70), (0.32, 0.03, 0.12))
-_BROW_PATH = ((0.05, 0.04, 0.04), (0.28, 0.16, 0.08), (0.50, 0.32, 0.16),
+BROW_PATH = ((0.05, 0.04, 0.04), (0.28, 0.16, 0.08), (0.50, 0.32, 0.16),
               (0.72, 0.55, 0.35))
-
-
-@dataclass
-class Rendering:
-    images: torch.Tensor  # [N, 3, 64, 64] float32 RGB in [-1, 1]
-    masks: torch.Tensor  # [N, 64, 64] int64 indices into PARTS
-    attributes: dict[str, torch.Tensor]  # name -> [N] or [N, 3] (colours in [0, 1])
 
 
 def sample_z(n: int, seed: int) -> torch.Tensor:
     """[n, Z_DIM] float32 standard normal latents from ``np.random.RandomState(seed)``."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(n, Z_DIM).astype(np.float32))
+    return standard_normal(n, seed, Z_DIM)
 
 
 def _attributes(z):
-    u = torch.special.ndtr(z[:, :Z_DIM]).clamp(0, 1)
-
-    def coord(name):
-        return u[:, COORDINATES[name]]
-
+    coord = coordinate_reader(z, Z_DIM, COORDINATES)
     iris_hue = coord("iris_hue")
     return {
-        "skin_rgb": palette(coord("skin"), _SKIN_PATH),
-        "hair_rgb": palette(coord("hair_colour"), _HAIR_PATH),
+        "skin_rgb": palette(coord("skin"), SKIN_PATH),
+        "hair_rgb": palette(coord("hair_colour"), HAIR_PATH),
         "hair_length": coord("hair_length"),
         "bangs": coord("bangs"),
         "iris_hue": iris_hue,
         "iris_rgb": hsv_to_rgb(iris_hue, torch.full_like(iris_hue, 0.9), torch.full_like(iris_hue, 0.85)),
-        "lip_rgb": palette(coord("lip_colour"), _LIP_PATH),
+        "lip_rgb": palette(coord("lip_colour"), LIP_PATH),
         "smile": 2 * coord("smile") - 1,
         "background_rgb": hsv_to_rgb(coord("background_hue"), torch.full_like(iris_hue, 0.45),
                                       0.55 + 0.4 * coord("background_lightness")),
         "brow_thickness": 1.4 + 2.0 * coord("brow_thickness"),
-        "brow_rgb": palette(coord("brow_colour"), _BROW_PATH),
+        "brow_rgb": palette(coord("brow_colour"), BROW_PATH),
         "nose_size": coord("nose_size"),
         "eye_size": 0.9 + 0.2 * coord("eye_size"),
         "face_width": 16.5 + 3.0 * coord("face_width"),
@@ -138,9 +127,7 @@ def _attributes(z):
 
 def render(z) -> Rendering:
     """Draw one face per row of ``z`` ([N, >= Z_DIM], tensor or array)."""
-    z = torch.as_tensor(z).detach().to(torch.float32)
-    if z.dim() != 2 or z.shape[1] < Z_DIM:
-        raise ValueError(f"z must have shape [N, >={Z_DIM}], got {tuple(z.shape)}")
+    z = checked_latents(z, Z_DIM)
     attrs = _attributes(z)
     n = z.shape[0]
 

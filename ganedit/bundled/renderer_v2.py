@@ -64,13 +64,13 @@ CPU thread; the result equals a full-frame computation (up to rounding in the la
 """
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from .shapes import (INK, box_sdf, circle_sdf, ellipse_sdf, hsv_to_rgb, label_, paint_, palette, ring_sdf, shown,
-                     stroke_sdf)
+from . import renderer
+from .renderer import BROW_PATH, HAIR_PATH, LIP_PATH, SKIN_PATH
+from .shapes import (INK, box_sdf, checked_latents, circle_sdf, coordinate_reader, ellipse_sdf, hsv_to_rgb, label_,
+                     paint_, palette, Rendering, ring_sdf, shown, standard_normal, stroke_sdf)
 
 PARTS = ("background", "face", "hair", "eyes", "brows", "nose", "mouth", "glasses", "earrings", "shirt",
          "facial_hair")
@@ -79,26 +79,8 @@ RESOLUTION = 128
 
 (BACKGROUND, FACE, HAIR, EYES, BROWS, NOSE, MOUTH, GLASSES, EARRINGS, SHIRT, FACIAL_HAIR) = range(len(PARTS))
 
-COORDINATES = {
-    "skin": 0,
-    "hair_colour": 1,
-    "hair_length": 2,
-    "bangs": 3,
-    "iris_hue": 4,
-    "lip_colour": 5,
-    "smile": 6,
-    "background_hue": 7,
-    "background_lightness": 8,
-    "brow_thickness": 9,
-    "brow_colour": 10,
-    "nose_size": 11,
-    "eye_size": 12,
-    "face_width": 13,
-    "hair_volume": 14,
-    "mouth_width": 15,
-    "lip_thickness": 16,
-    "offset_x": 17,
-    "offset_y": 18,
+COORDINATES = {  # v1's 0-18, then the new attributes
+    **renderer.COORDINATES,
     "iris_size": 19,
     "brow_tilt": 20,
     "glasses": 21,
@@ -114,21 +96,13 @@ COORDINATES = {
     "background_pattern": 31,
 }
 
-_SKIN_PATH = ((1.00, 0.87, 0.77), (0.96, 0.76, 0.60), (0.82, 0.60, 0.42),
-              (0.60, 0.40, 0.26), (0.40, 0.25, 0.16))
-_HAIR_PATH = ((0.07, 0.06, 0.06), (0.40, 0.22, 0.10), (0.80, 0.25, 0.08),
-              (0.96, 0.84, 0.42), (0.75, 0.75, 0.78), (0.20, 0.35, 0.90))
-_LIP_PATH = ((0.98, 0.45, 0.12), (0.85, 0.05, 0.10), (0.98, 0.35, 0.65),
-             (0.55, 0.12, 0.70), (0.32, 0.03, 0.12))
-_BROW_PATH = ((0.05, 0.04, 0.04), (0.28, 0.16, 0.08), (0.50, 0.32, 0.16),
-              (0.72, 0.55, 0.35))
 _GLASSES_PATH = ((0.08, 0.08, 0.10), (0.45, 0.25, 0.10), (0.80, 0.15, 0.15),
                  (0.85, 0.68, 0.25), (0.75, 0.77, 0.80), (0.15, 0.35, 0.80))
 _EARRING_PATH = ((0.95, 0.78, 0.25), (0.82, 0.84, 0.88), (0.90, 0.55, 0.50),
                  (0.15, 0.75, 0.75), (0.80, 0.10, 0.30), (0.20, 0.65, 0.30))
 _SHIRT_PATH = ((0.15, 0.20, 0.45), (0.20, 0.45, 0.80), (0.20, 0.60, 0.45), (0.95, 0.80, 0.30),
                (0.85, 0.25, 0.25), (0.55, 0.30, 0.60), (0.92, 0.92, 0.90), (0.25, 0.25, 0.28))
-_FACIAL_HAIR_PATH = ((0.07, 0.06, 0.06), (0.25, 0.15, 0.08), (0.45, 0.28, 0.14),
+_FACIALHAIR_PATH = ((0.07, 0.06, 0.06), (0.25, 0.15, 0.08), (0.45, 0.28, 0.14),
                      (0.60, 0.25, 0.10), (0.85, 0.70, 0.40), (0.70, 0.70, 0.72))
 _EYE_WHITE = (0.97, 0.97, 0.95)
 _BLUSH = (0.95, 0.45, 0.45)
@@ -150,40 +124,29 @@ _GLASSES_HALF_THICKNESS = 1.6
 _EARRING_RADIUS = 3.2
 
 
-@dataclass
-class Rendering:
-    images: torch.Tensor  # [N, 3, 128, 128] float32 RGB in [-1, 1]
-    masks: torch.Tensor  # [N, 128, 128] int64 indices into PARTS
-    attributes: dict[str, torch.Tensor]  # name -> [N], [N, 3] (colours in [0, 1]) or [N, 2, 2] (eye centres)
-
-
 def sample_z(n: int, seed: int) -> torch.Tensor:
     """[n, Z_DIM] float32 standard normal latents from ``np.random.RandomState(seed)``."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(n, Z_DIM).astype(np.float32))
+    return standard_normal(n, seed, Z_DIM)
 
 
 def _attributes(z):
-    u = torch.special.ndtr(z[:, :Z_DIM]).clamp(0, 1)
-
-    def coord(name):
-        return u[:, COORDINATES[name]]
-
+    coord = coordinate_reader(z, Z_DIM, COORDINATES)
     iris_hue = coord("iris_hue")
     constant = torch.ones_like(iris_hue)
     pattern = coord("background_pattern")
     return {
-        "skin_rgb": palette(coord("skin"), _SKIN_PATH),
-        "hair_rgb": palette(coord("hair_colour"), _HAIR_PATH),
+        "skin_rgb": palette(coord("skin"), SKIN_PATH),
+        "hair_rgb": palette(coord("hair_colour"), HAIR_PATH),
         "hair_length": coord("hair_length"),
         "bangs": coord("bangs"),
         "iris_hue": iris_hue,
         "iris_rgb": hsv_to_rgb(iris_hue, 0.8 * constant, 0.8 * constant),
-        "lip_rgb": palette(coord("lip_colour"), _LIP_PATH),
+        "lip_rgb": palette(coord("lip_colour"), LIP_PATH),
         "smile": 2 * coord("smile") - 1,
         "background_rgb": hsv_to_rgb(coord("background_hue"), 0.35 * constant,
                                      0.6 + 0.35 * coord("background_lightness")),
         "brow_thickness": 2.6 + 3.4 * coord("brow_thickness"),
-        "brow_rgb": palette(coord("brow_colour"), _BROW_PATH),
+        "brow_rgb": palette(coord("brow_colour"), BROW_PATH),
         "nose_size": coord("nose_size"),
         "eye_size": _EYE_SCALE[0] + (_EYE_SCALE[1] - _EYE_SCALE[0]) * coord("eye_size"),
         "face_width": _FACE_W[0] + (_FACE_W[1] - _FACE_W[0]) * coord("face_width"),
@@ -203,7 +166,7 @@ def _attributes(z):
         "neckline": 4.0 + 10.0 * coord("neckline"),
         "facial_hair": (coord("facial_hair") > 0.5).float(),
         "facial_hair_amount": coord("facial_hair_amount"),
-        "facial_hair_rgb": palette(coord("facial_hair_colour"), _FACIAL_HAIR_PATH),
+        "facial_hair_rgb": palette(coord("facial_hair_colour"), _FACIALHAIR_PATH),
         # 0 up to 0.5 (no dots), then 0 .. 1 (sparse, large dots .. dense, small dots)
         "background_pattern": (2 * pattern - 1).clamp(min=0),
     }
@@ -273,9 +236,7 @@ def _crop(values, outer, inner):
 
 def render(z) -> Rendering:
     """Draw one face per row of ``z`` ([N, >= Z_DIM], tensor or array)."""
-    z = torch.as_tensor(z).detach().to(torch.float32)
-    if z.dim() != 2 or z.shape[1] < Z_DIM:
-        raise ValueError(f"z must have shape [N, >={Z_DIM}], got {tuple(z.shape)}")
+    z = checked_latents(z, Z_DIM)
     attrs = _attributes(z)
     n = z.shape[0]
 

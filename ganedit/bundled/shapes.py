@@ -1,4 +1,4 @@
-"""Signed-distance shapes, compositing and colour helpers shared by the procedural renderers.
+"""What the procedural renderers share: their output and latents, signed-distance shapes, compositing, colours.
 
 All functions work on torch tensors that broadcast to ``[N, H, W]`` (per-pixel fields) or ``[N, 3]`` /
 ``[N, 3, H, W]`` (colours in [0, 1]).  Signed distances are in pixels, negative inside.
@@ -9,10 +9,40 @@ there, and a shape drawn with an ``ink`` outline puts its own colour only where 
 of such a shape reaches only pixels labelled with it, and the pixels it does not touch stay bitwise equal.
 """
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 INK = (0.10, 0.07, 0.07)
 HIDDEN = 1e4  # signed distance of a shape that is not drawn: paint() leaves the canvas bitwise unchanged
+
+
+@dataclass
+class Rendering:
+    images: torch.Tensor  # [N, 3, R, R] float32 RGB in [-1, 1]
+    masks: torch.Tensor  # [N, R, R] int64 indices into the renderer's PARTS
+    attributes: dict[str, torch.Tensor]  # name -> [N], [N, 3] (colours in [0, 1]) or more (v2's eye centres)
+
+
+def standard_normal(n, seed, z_dim):
+    """[n, z_dim] float32 standard normal latents from ``np.random.RandomState(seed)`` (NVIDIA's seed -> z)."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(n, z_dim).astype(np.float32))
+
+
+def checked_latents(z, z_dim):
+    """``z`` (tensor or array) as float32 [N, >= z_dim]; ValueError for any other shape."""
+    z = torch.as_tensor(z).detach().to(torch.float32)
+    if z.dim() != 2 or z.shape[1] < z_dim:
+        raise ValueError(f"z must have shape [N, >={z_dim}], got {tuple(z.shape)}")
+    return z
+
+
+def coordinate_reader(z, z_dim, coordinates):
+    """name -> u = Phi(z[:, coordinates[name]]) in [0, 1]: how every attribute reads its own coordinate."""
+    u = torch.special.ndtr(z[:, :z_dim]).clamp(0, 1)
+    return lambda name: u[:, coordinates[name]]
+
 
 
 def palette(u, stops):
