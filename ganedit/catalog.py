@@ -237,6 +237,9 @@ class Catalog:
         the new file.
         """
         stem = _stem(path or CATALOG_DIR / safe_name(self.model))
+        if _is_other_safetensors(catalog_file(stem)) and not Path(f"{stem}.json").exists():  # (0.1's: upgraded)
+            raise ValueError(f"{catalog_file(stem)} is safetensors data but not a catalog (model weights?): not "
+                             "replacing it; save the catalog under another name")
         labels = _checked_labels(self.labels, self.k)
         header = {**self.metadata(), "build": self.build, "replaces_labels_of": _labels_build(stem), "labels": labels}
         with atomic_path(catalog_file(stem)) as tmp:
@@ -308,6 +311,16 @@ def _read(file):
             return (f.metadata() or {}).get(HEADER_KEY), {name: f.get_tensor(name) for name in f.keys()}
     except (OSError, SafetensorError) as err:
         raise _refused(file, f"it is not readable safetensors data ({err})") from None
+
+
+def _is_other_safetensors(file):
+    """True for a readable safetensors file without a catalog header (a damaged catalog may be replaced, and a
+    catalog of ganedit 0.1 has its header in <stem>.json)."""
+    try:
+        with safe_open(file, "pt") as f:
+            return HEADER_KEY not in (f.metadata() or {})
+    except (OSError, SafetensorError):
+        return False
 
 
 def _labels_build(stem):

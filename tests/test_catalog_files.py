@@ -284,3 +284,14 @@ def test_an_absolute_cache_variable_is_used(monkeypatch, tmp_path):
     assert cache_dir() == Path.home() / "elsewhere"
 
 
+
+
+def test_a_catalog_never_replaces_model_weights(tmp_path):
+    """Catalogs and weights are both .safetensors: saving a catalog under a weights file's stem destroyed the
+    weights (it happened with `make_catalog --out` next to a training export)."""
+    weights = tmp_path / "model.safetensors"
+    shutil.copy(Path(ganedit.__file__).parent / "bundled" / "cartoon-faces.safetensors", weights)
+    before = weights.read_bytes()
+    with pytest.raises(ValueError, match="not a catalog"):
+        load_catalog("cartoon-faces").save(tmp_path / "model")
+    assert weights.read_bytes() == before and ganedit.load_generator(weights).name == "model"

@@ -186,6 +186,7 @@ def locality_advantage(rows, part):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RENDERERS, default="cartoon-faces")
+    parser.add_argument("--weights", help="weights file (default: the bundled one)")
     parser.add_argument("--catalog", help="catalog path stem (default: the model's, catalogs/MODEL)")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
@@ -195,7 +196,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     renderer, parts, prefix = RENDERERS[args.model], MEASURED_PARTS[args.model], args.model.replace("-faces", "")
-    G = bundled_generator(args.model)
+    G = bundled_generator(args.model, args.weights)
     catalog = load_catalog(args.catalog or args.model)
     catalog.check_fits(G)
     summary = {"parts_without_clusters": [p for p in parts if p not in catalog.labels]}

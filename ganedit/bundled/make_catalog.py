@@ -31,9 +31,10 @@ CANDIDATE_LAYERS = {  # around the paper's 32x32 layer; at 128 px the parts are 
 }
 
 
-def bundled_generator(model):
-    """The bundled model's weights, from the package (they may not be in the registry before they are released)."""
-    return load_generator(Path(__file__).with_name(f"{model}.safetensors"))
+def bundled_generator(model, weights=None):
+    """The bundled model's weights, from the package (they may not be in the registry before they are released), or
+    from ``weights`` (e.g. a training run's export)."""
+    return load_generator(weights or Path(__file__).with_name(f"{model}.safetensors"))
 
 
 @torch.no_grad()
@@ -82,12 +83,13 @@ def labelled_catalog(G, layer, k, n_images, masks, activations, parts):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RENDERERS, default="cartoon-faces")
+    parser.add_argument("--weights", help="weights file (default: the bundled one)")
     parser.add_argument("--layers", nargs="+", help="candidate layers (default: around the 32x32 layer)")
     parser.add_argument("--k", nargs="+", type=int, default=[12, 20, 32])
     parser.add_argument("--n-images", type=int, default=300)
     parser.add_argument("--out", default=None, help="catalog path stem (default catalogs/MODEL)")
     args = parser.parse_args()
-    G, parts = bundled_generator(args.model), RENDERERS[args.model].PARTS
+    G, parts = bundled_generator(args.model, args.weights), RENDERERS[args.model].PARTS
     masks, activations = ground_truth(G, HELD_OUT_SEEDS, RENDERERS[args.model])
     best = None
     for layer, k in itertools.product(args.layers or CANDIDATE_LAYERS[args.model], args.k):
