@@ -44,14 +44,14 @@ class PreparedSeeds(dict):
 
 
 def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), steps=6, roi_for=None,
-             pair_measures=None, progress=None):
+             pair_measures=None, progress=None, prepared=None):
     """Rows of (part, method, value, in_mse, out_mse) averaged over pairs, one per swept setting.
 
     ``roi_for(target_seed, part)`` replaces the catalog's region of interest (e.g. by ground truth);
     ``pair_measures(target_seed, reference_seed, part, result, roi)`` returns a dict of further numbers, which
-    are summed over the pairs into the row.
+    are summed over the pairs into the row. ``prepared`` (PreparedSeeds) lets several calls share prepared seeds.
     """
-    prepared = PreparedSeeds(G, catalog)
+    prepared = PreparedSeeds(G, catalog) if prepared is None else prepared
     jobs = [(part, method, value) for part in parts for method in methods for value in sweep_values(catalog, method, steps)]
     rows = []
     for i, (part, method, value) in enumerate(jobs):

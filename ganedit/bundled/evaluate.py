@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ..catalog import load_catalog, useful_ranges
-from ..evaluation import evaluate, plot_curves, random_pairs, rows_to_csv
+from ..evaluation import PreparedSeeds, evaluate, plot_curves, random_pairs, rows_to_csv
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8
 from ..metrics import rgb_to_lab
@@ -115,10 +115,10 @@ def measure_pairs(G, renderer, catalog, pairs, parts, steps):
             measures["dark_pupils"] = float(rgb_to_lab(result.result[pupils[target]])[:, 0].mean() <= DARK_PUPIL_L)
         return measures
 
-    rows = []
+    rows, prepared = [], PreparedSeeds(G, catalog)  # each seed prepared once for every part
     for part in parts:
         chosen = [p for p in pairs if part not in has or {*p} <= has[part]]
-        rows += evaluate(G, catalog, [part], chosen, steps=steps, pair_measures=colour_measures,
+        rows += evaluate(G, catalog, [part], chosen, steps=steps, pair_measures=colour_measures, prepared=prepared,
                          roi_for=lambda target, part: masks[target] == renderer.PARTS.index(part))
     for row in rows:
         moved, gap2, n = row.pop("moved", 0.0), row.pop("gap2", 0.0), int(row["pairs"])
