@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import ganedit
-from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, part_ious
+from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, name_clusters, part_ious
 from ganedit.bundled import renderer
 from ganedit.bundled.renderer import render
 from ganedit.bundled.train import RECIPES, build_generator
@@ -79,3 +79,25 @@ def test_training_recipes_fit_their_renderer_and_the_size_limit(name):
     rendering = recipe.renderer.render(recipe.renderer.sample_z(2, seed=0))
     weights = recipe.weights_of(rendering.masks)
     assert weights.shape == (2, 1, G.resolution, G.resolution) and weights.min() >= 1
+
+
+PARTS = ("background", "face", "glasses")
+
+
+def test_a_thin_part_gets_the_cluster_along_it_though_the_face_outweighs_it_in_pixels():
+    counts = torch.tensor([[900.0, 0, 0],  # [cluster, part] pixels: background
+                           [0, 1000, 0],  # cheeks
+                           [0, 60, 40]])  # the rims: all 40 glasses pixels, and 60 of the face around them
+    # by majority the rims are face; giving them to glasses raises its IoU from 0 to 0.4 and costs the face 0.02
+    assert name_clusters(counts, PARTS) == {"background": [0], "face": [1], "glasses": [2]}
+
+
+def test_a_part_that_no_cluster_matches_well_is_not_named():
+    counts = torch.tensor([[900.0, 0, 0], [0, 1000, 0], [0, 90, 10]])  # glasses would reach an IoU of 0.1 only
+    assert name_clusters(counts, PARTS) == {"background": [0], "face": [1, 2]}
+    assert name_clusters(counts, PARTS, min_iou=0.05) == {"background": [0], "face": [1], "glasses": [2]}
+
+
+def test_clusters_split_between_parts_by_majority_when_that_is_best():
+    counts = torch.tensor([[500.0, 20, 0], [400, 10, 0], [30, 800, 0], [0, 200, 5]])
+    assert name_clusters(counts, PARTS) == {"background": [0, 1], "face": [2, 3]}

@@ -1,8 +1,8 @@
 """Build the committed catalog of the bundled model and name its clusters from the renderer's ground truth.
 
 Because the bundled generator reproduces ``render(z)``, the renderer's part masks say what every k-means
-cluster covers: each cluster is named after the part it overlaps most (a part may take several clusters),
-and the intersection-over-union of each named part with the renderer's mask measures whether the clusters
+cluster covers: clusters are named so that the parts match the masks best (a part may take several clusters,
+see ``name_clusters``), and the intersection-over-union of each named part with the renderer's mask measures whether the clusters
 really are the parts. Candidate layers and k are tried and the best mean IoU wins.
 
     python -m ganedit.bundled.make_catalog            # writes catalogs/cartoon-faces.safetensors and .labels.json
@@ -24,7 +24,8 @@ SCORED_PARTS = {  # the parts whose mean IoU picks the layer and k
     "cartoon-faces": ("eyes", "mouth", "hair", "face", "background"),
     "cartoon-faces-128": ("eyes", "mouth", "hair", "face", "background", "shirt", "glasses"),
 }
-HELD_OUT_SEEDS = range(100_000, 100_200)  # never used for the catalog (seeds 0..n_images-1) nor in training
+HELD_OUT_SEEDS = range(100_000, 100_200)  # measure the parts (evaluate.py): used neither here nor in training
+NAMING_SEEDS = range(200_000, 200_200)  # name the clusters and pick the layer and k; the catalog uses 0..n-1
 CANDIDATE_LAYERS = {  # around the paper's 32x32 layer; at 128 px the parts are twice as many pixels wide
     "cartoon-faces": ["16x16/Conv1", "32x32/Conv0_up", "32x32/Conv1", "64x64/Conv0_up"],
     "cartoon-faces-128": ["32x32/Conv0_up", "32x32/Conv1", "64x64/Conv0_up", "64x64/Conv1"],
@@ -56,10 +57,45 @@ def cluster_part_overlap(catalog, masks, activations, parts):
     return counts, maps
 
 
-def name_clusters(counts, parts):
-    """part name -> cluster ids: each cluster goes to the part it overlaps most."""
+MIN_PART_IOU = 0.3  # a part whose clusters match its mask less well than this is not named
+
+
+def _part_ious(owner, counts, n_parts):
+    """[P] IoU of each part with its mask when cluster k belongs to part owner[k] (from the [K, P] overlap counts)."""
+    member = torch.nn.functional.one_hot(owner, n_parts).double()
+    overlap = (member * counts).sum(0)
+    union = member.T @ counts.sum(1) + counts.sum(0) - overlap
+    return torch.where(union > 0, overlap / union.clamp(min=1), torch.zeros_like(union))
+
+
+def name_clusters(counts, parts, min_iou=MIN_PART_IOU):
+    """part name -> cluster ids, so that the named parts match the renderer's masks best.
+
+    Each cluster starts with the part it overlaps most; then clusters move, one at a time, to the part that raises
+    the sum of the parts' IoUs most, until no move helps. By pixels alone the face outweighs a cluster along the
+    glasses' rims or the brows, so without the moves thin parts never get a cluster. A part left under ``min_iou``
+    is not named (a "glasses" that is mostly cheek would mislead); its clusters go to the remaining part they
+    overlap most.
+    """
+    counts = counts.double()
+    n_clusters, n_parts = counts.shape
     owner = counts.argmax(1)
-    return {parts[p]: [k for k in range(len(owner)) if owner[k] == p] for p in range(len(parts)) if (owner == p).any()}
+    best = _part_ious(owner, counts, n_parts).sum()
+    improved = True
+    while improved:
+        improved = False
+        for k in range(n_clusters):
+            trials = owner.repeat(n_parts, 1)
+            trials[:, k] = torch.arange(n_parts)
+            totals = torch.stack([_part_ious(trial, counts, n_parts).sum() for trial in trials])
+            if totals.max() > best + 1e-9:
+                owner, best, improved = trials[totals.argmax()], totals.max(), True
+    kept = _part_ious(owner, counts, n_parts) >= min_iou
+    if not kept.any():
+        return {}
+    dropped = ~kept[owner]
+    owner[dropped] = counts[dropped].masked_fill(~kept, -1).argmax(1)
+    return {parts[p]: [k for k in range(n_clusters) if owner[k] == p] for p in range(n_parts) if (owner == p).any()}
 
 
 def part_ious(labels, maps, masks, parts):
@@ -90,7 +126,7 @@ def main():
     parser.add_argument("--out", default=None, help="catalog path stem (default catalogs/MODEL)")
     args = parser.parse_args()
     G, parts = bundled_generator(args.model, args.weights), RENDERERS[args.model].PARTS
-    masks, activations = ground_truth(G, HELD_OUT_SEEDS, RENDERERS[args.model])
+    masks, activations = ground_truth(G, NAMING_SEEDS, RENDERERS[args.model])
     best = None
     for layer, k in itertools.product(args.layers or CANDIDATE_LAYERS[args.model], args.k):
         catalog, ious = labelled_catalog(G, layer, k, args.n_images, masks, activations, parts)
