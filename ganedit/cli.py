@@ -60,7 +60,7 @@ def cmd_prepare(args):
         G, catalog = prepare_model(name, out=args.out, device=args.device, k=args.k, n_images=args.n_images,
                                    force=args.force, bar=ProgressBar)
         if args.examples:
-            rows = choose_examples(G, catalog, args.example_seeds, bar=ProgressBar)
+            rows = choose_examples(G, catalog, args.example_seeds, bar=ProgressBar, parts=args.example_parts)
             write_examples(args.examples_file, name, rows)
             chosen = "; ".join(f"{r['part']} (target {r['target']}, reference {r['reference']})" for r in rows)
             print(f"{name}: examples written to {args.examples_file}: {chosen}")
@@ -163,6 +163,8 @@ def build_parser():
     p.add_argument("--force", action="store_true", help="rebuild catalogs and contact sheets (part names are lost)")
     p.add_argument("--examples", action="store_true", help="also choose each model's examples from its named parts")
     p.add_argument("--example-seeds", type=int, default=300, help="seeds the example pairs are chosen from")
+    p.add_argument("--example-parts", nargs="+", metavar="PART",
+                   help="the parts that get an example (default: three named parts, eyes, mouth and hair first)")
     p.add_argument("--examples-file", default=EXAMPLES_FILE,
                    help="examples file to update (default examples/examples.json)")
     p.set_defaults(run=cmd_prepare)

@@ -129,12 +129,17 @@ def _contact_sheet(G, catalog, say, bar):
 
 
 # ---- examples ------------------------------------------------------------------------------------------------
-def choose_examples(G, catalog, n_seeds=300, bar=quiet_bar):
-    """Rows for examples.json: for a few named parts, the pair of consecutive seeds (target, reference) among
-    0..n_seeds-1 whose edit, sequential with the part's default epsilon, is the most visible and the most local:
-    the largest In-MSE times the share of the change inside the part."""
-    preferred = [p for p in PREFERRED_PARTS if p in catalog.labels]
-    parts = (preferred + [p for p in catalog.labels if p not in preferred])[:EXAMPLE_PARTS]
+def choose_examples(G, catalog, n_seeds=300, bar=quiet_bar, parts=None):
+    """Rows for examples.json: for ``parts`` (default: a few named parts, the usual ones first), the pair of
+    consecutive seeds (target, reference) among 0..n_seeds-1 whose edit, sequential with the part's default epsilon,
+    is the most visible and the most local: the largest In-MSE times the share of the change inside the part."""
+    if parts is None:
+        preferred = [p for p in PREFERRED_PARTS if p in catalog.labels]
+        parts = (preferred + [p for p in catalog.labels if p not in preferred])[:EXAMPLE_PARTS]
+    unknown = [p for p in parts if p not in catalog.labels]
+    if unknown:
+        raise ValueError(f"catalog {catalog.path} has no part {', '.join(map(repr, unknown))}; "
+                         f"its parts: {', '.join(catalog.labels) or 'none'}")
     if not parts:
         raise ValueError(f"catalog {catalog.path} has no named parts yet: name them from its contact sheet with "
                          "`python -m ganedit label`, then choose examples again")

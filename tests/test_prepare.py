@@ -94,6 +94,11 @@ def test_examples_are_chosen_from_named_parts_and_merged(dropped, tmp_path, caps
         assert row["reference"] == row["target"] + 1
         assert score(row["target"]) == max(score(t) for t in range(3))
 
+    code, said, _ = run(capsys, *options, "--example-parts", "body")
+    assert code == 0 and [r["part"] for r in json.loads(examples.read_text())[1:-1]] == ["body"]
+    code, _, err = run(capsys, *options, "--example-parts", "tail")
+    assert code == 2 and "has no part 'tail'; its parts: eyes, body" in err
+
 
 def test_face_models_get_their_parts_named_by_position(dropped, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(registry.MODELS, NAME, dataclasses.replace(ganedit.model_info(NAME), faces=True))
