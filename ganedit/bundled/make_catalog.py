@@ -2,8 +2,8 @@
 
 Because the bundled generator reproduces ``render(z)``, the renderer's part masks say what every k-means
 cluster covers: clusters are named so that the parts match the masks best (a part may take several clusters,
-see ``name_clusters``), and the intersection-over-union of each named part with the renderer's mask measures whether the clusters
-really are the parts. Candidate layers and k are tried and the best mean IoU wins.
+see ``name_clusters``), and the intersection-over-union of each named part with the renderer's mask measures
+whether the clusters really are the parts. Candidate layers and k are tried and the best mean IoU wins.
 
     python -m ganedit.bundled.make_catalog            # writes catalogs/cartoon-faces.safetensors and .labels.json
     python -m ganedit.bundled.make_catalog --model cartoon-faces-128   # the 128 px model (renderer v2)
