@@ -22,8 +22,8 @@ import gradio as gr
 import ganedit
 from ganedit import EditRequest
 
-BUNDLED = next(name for name, info in ganedit.MODELS.items() if info.bundled_file)
-MODEL_ORDER = [BUNDLED, *(name for name in ganedit.MODELS if name != BUNDLED)]
+DEFAULT_MODEL = next(name for name, info in ganedit.MODELS.items() if info.bundled_file)  # the first bundled one
+MODEL_ORDER = [DEFAULT_MODEL, *(name for name in ganedit.MODELS if name != DEFAULT_MODEL)]
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples" / "examples.json"
 CANDIDATES = 6  # reference thumbnails per strip
 
@@ -66,7 +66,7 @@ def load_examples(service):
 
 
 def example_label(row):
-    model = "" if row["model"] == BUNDLED else f"{ganedit.MODELS[row['model']].title}: "
+    model = "" if row["model"] == DEFAULT_MODEL else f"{ganedit.MODELS[row['model']].title}: "
     return f"{model}{row['part']} of {row['reference']} onto {row['target']} ({row['method']})"
 
 
@@ -158,9 +158,10 @@ def build_demo(service, labelling=False):
                 method_radio = gr.Radio(list(ganedit.METHODS), value=first.method, label="Method", elem_id="method")
                 global_md = gr.Markdown("The global method moves the whole picture toward the reference: it "
                                         "ignores the part.", visible=False, elem_id="global-note")
-                epsilon_sl = gr.Slider(catalog.epsilon["min"], catalog.epsilon["max"], value=first.epsilon, step=0.1,
+                epsilon_sl = gr.Slider(catalog.epsilon["min"], catalog.epsilon["max"], value=first.epsilon,
+                                       step=ganedit.SLIDER_STEP,
                                        label="ε: change allowed outside the part", elem_id="epsilon")
-                lam_sl = gr.Slider(catalog.lam["min"], catalog.lam["max"], value=first.lam, step=0.1,
+                lam_sl = gr.Slider(catalog.lam["min"], catalog.lam["max"], value=first.lam, step=ganedit.SLIDER_STEP,
                                    label="λ: strength", visible=False, elem_id="lam")
                 with gr.Row():
                     edit_btn = gr.Button("Edit", variant="primary", size="md", min_width=100, elem_id="edit")

@@ -8,7 +8,7 @@ from ._version import __version__
 from .loading import (
     MODELS, ModelFileError, WeightsUnavailableError, availability, load_generator, model_info, save_generator,
 )
-from .catalog import Catalog, build_catalog, default_layer, load_catalog
+from .catalog import SLIDER_STEP, Catalog, build_catalog, default_layer, load_catalog
 from .editing import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
 from .figures import (
     cluster_at, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge,
@@ -32,7 +32,7 @@ __all__ = [
     "MODELS", "Generator", "StyleLayer", "Styles", "ModelFileError", "WeightsUnavailableError", "availability",
     "load_generator", "model_info", "save_generator", "seed_to_z", "seeds_to_z", "MAX_SEED",
     # the method
-    "Catalog", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
+    "Catalog", "SLIDER_STEP", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
     "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",
     "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared",
     # requests: what the app, its API and share links speak

@@ -39,6 +39,13 @@ FORMAT = 2  # 1: the three files of ganedit 0.1
 HEADER_KEY = "ganedit_catalog"
 CLUSTERS_PREFIX = "clusters:"  # a part given by its cluster ids, as text: 'clusters:3,7'
 PART_NAME = re.compile(r"[\w\- ]{1,40}")  # also a file name once spaces become '_' (evaluate's maps)
+SLIDER_STEP = 0.1  # the step of the app's epsilon and lambda sliders; stored defaults lie on it (see on_slider_grid)
+
+
+def on_slider_grid(value):
+    """``value`` rounded up to a multiple of SLIDER_STEP, so that a slider shows a default exactly and its arrow
+    keys move from it by whole steps (a browser snaps an off-grid value first)."""
+    return round(math.ceil(round(value / SLIDER_STEP, 6)) * SLIDER_STEP, 6)
 
 
 def default_layer(G):
@@ -71,8 +78,8 @@ def useful_ranges(contributions, threshold=DEFAULT_THRESHOLD):
     epsilon_max = math.ceil(epsilon_max * 1.05 * 100) / 100
     lam_max = 1 / threshold
     return (
-        {"default": round(epsilon_max / 2, 2), "min": 0.0, "max": epsilon_max},
-        {"default": round(lam_max / 4, 2), "min": 0.0, "max": lam_max},
+        {"default": on_slider_grid(epsilon_max / 2), "min": 0.0, "max": epsilon_max},
+        {"default": on_slider_grid(lam_max / 4), "min": 0.0, "max": lam_max},
     )
 
 
@@ -139,12 +146,13 @@ class Catalog:
         return self.epsilon.get("per_part", {}).get(key, self.epsilon["default"])
 
     def set_default_epsilon(self, part, value):
-        """Give ``part`` its own default epsilon (within the catalog's range)."""
+        """Give ``part`` its own default epsilon (within the catalog's range), rounded up onto the slider's grid."""
         if not (_is_number(value) and self.epsilon["min"] <= value <= self.epsilon["max"]):
             raise ValueError(f"a default epsilon must be a number from {self.epsilon['min']} to "
                              f"{self.epsilon['max']}, got {value!r}")
         key = ",".join(str(i) for i in self.part_clusters(part))
-        self.epsilon = {**self.epsilon, "per_part": {**self.epsilon.get("per_part", {}), key: float(value)}}
+        value = min(on_slider_grid(value), self.epsilon["max"])
+        self.epsilon = {**self.epsilon, "per_part": {**self.epsilon.get("per_part", {}), key: value}}
 
     def part_contributions(self, part):
         """M of a part (its clusters' rows summed, since their memberships add up) for every style layer, in order."""

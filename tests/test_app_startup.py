@@ -10,20 +10,26 @@ import pytest
 from app_server import running_app
 from gradio_client import Client
 
+import ganedit
+
+BUNDLED = [name for name, info in ganedit.MODELS.items() if info.bundled_file]
+
 
 class Payload:
     def __reduce__(self):
         return os.system, ("touch /tmp/ganedit-pwned",)
 
 
-def test_a_damaged_bundled_catalog_leaves_the_server_up(tmp_path):
+def test_damaged_bundled_catalogs_leave_the_server_up(tmp_path):
     catalogs = tmp_path / "catalogs"
     catalogs.mkdir()
-    (catalogs / "cartoon-faces.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    for name in BUNDLED:
+        (catalogs / f"{name}.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
     with running_app(tmp_path / "app", env={"GANEDIT_CATALOG_DIR": str(catalogs)}) as server:
         page = httpx.get(server.url, timeout=30).text
         assert "No model can be used on this server right now" in page
-        assert "cartoon-faces could not be loaded" in server.log_tail()
+        for name in BUNDLED:
+            assert f"{name} could not be loaded" in server.log_tail()
 
 
 def test_a_hostile_weights_file_is_refused_and_the_bundled_model_still_serves(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 import ganedit
 from ganedit import EditRequest, RequestError
+from ganedit.catalog import useful_ranges
 
 MODEL = "cartoon-faces"
 
@@ -102,7 +103,7 @@ def own_mouth_default(tmp_path, model):
     back."""
     G, catalog = model
     copy = ganedit.load_catalog(MODEL)
-    mouth = round(min(1.5 * catalog.epsilon["default"], catalog.epsilon["max"]), 2)
+    mouth = round(min(1.5 * catalog.epsilon["default"], catalog.epsilon["max"]), 1)
     copy.set_default_epsilon("mouth", mouth)
     copy.save(tmp_path / "cat")
     return G, ganedit.load_catalog(tmp_path / "cat"), mouth
@@ -130,6 +131,21 @@ def test_a_part_default_follows_a_rename_and_ends_with_a_merge(own_mouth_default
     assert catalog.default_epsilon("lips") == mouth
     catalog.merge(catalog.part_clusters("brows"), "lips")  # other clusters: another part, the catalog's default again
     assert catalog.default_epsilon("lips") == catalog.epsilon["default"]
+
+
+def test_stored_defaults_lie_on_the_sliders_grid(model):
+    G, catalog = model
+    copy = ganedit.load_catalog(MODEL)
+    copy.set_default_epsilon("mouth", 6.25)
+    assert copy.default_epsilon("mouth") == 6.3  # rounded up: a slider of step 0.1 shows it as it is
+    copy.set_default_epsilon("mouth", 4.0)
+    assert copy.default_epsilon("mouth") == 4.0
+    copy.set_default_epsilon("mouth", copy.epsilon["max"])
+    assert copy.default_epsilon("mouth") == copy.epsilon["max"]
+    epsilon, lam = useful_ranges(catalog.contributions)
+    for default in (epsilon["default"], lam["default"]):
+        steps = default / ganedit.SLIDER_STEP
+        assert default > 0 and abs(steps - round(steps)) < 1e-9, default
 
 
 @pytest.mark.parametrize("per_part, words", [

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..catalog import load_catalog, useful_ranges
+from ..catalog import load_catalog, on_slider_grid, useful_ranges
 from ..evaluation import PreparedSeeds, evaluate, plot_curves, random_pairs, rows_to_csv
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8
@@ -248,7 +248,7 @@ def main():
     own = part_defaults(rows, parts, epsilon)
     summary["per_part_epsilon"] = own
     if args.store_defaults:
-        catalog.epsilon["default"], catalog.lam["default"] = epsilon, lam
+        catalog.epsilon["default"], catalog.lam["default"] = on_slider_grid(epsilon), on_slider_grid(lam)
         for part, value in own.items():
             catalog.set_default_epsilon(part, value)
         catalog.save(catalog.path)

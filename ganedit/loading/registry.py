@@ -3,7 +3,7 @@ schema.py), and where each one's weights come from.
 
 Weights are looked for, in order: files on this machine, ganedit's own format first (it loads faster, and it is
 what `python -m ganedit prepare` built the catalog with), then downloads:
-1. the bundled file shipped inside the package (cartoon-faces);
+1. the bundled file shipped inside the package (cartoon-faces-128, cartoon-faces);
 2. ``$GANEDIT_WEIGHTS_DIR/<name>.safetensors``;
 3. ``<cache>/weights/<name>.safetensors``, converted by `prepare`;
 4. ``$GANEDIT_WEIGHTS_DIR/<official file name>`` (NVIDIA's pickle);
