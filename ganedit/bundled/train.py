@@ -9,6 +9,9 @@ drowned out by the large face and background areas. Checkpoints make the run res
 
     python -m ganedit.bundled.train --minutes 60            # resumes from the checkpoint if there is one
     python -m ganedit.bundled.train --model cartoon-faces-128 --minutes 60   # v2: 128 px, renderer_v2
+
+The renderer draws on the CPU (``--threads``); the generator trains on ``--device``, CUDA when there is one. The
+batches are the same on every device (z comes from a CPU random generator), so a run may move between devices.
 """
 
 import argparse
@@ -83,20 +86,21 @@ def estimate_w_avg(G, sample_z, n=20000, seed=1):
 
 def train(args):
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     recipe = RECIPES[args.model]
     render, sample_z, z_dim = recipe.renderer.render, recipe.renderer.sample_z, recipe.renderer.Z_DIM
     checkpoint = Path(args.checkpoint or f".train/{args.model}.ckpt")
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     out = args.out or HERE / f"{args.model}.safetensors"
-    G = build_generator(recipe, args.seed)
-    ema = build_generator(recipe, args.seed)
+    G = build_generator(recipe, args.seed).to(device)
+    ema = build_generator(recipe, args.seed).to(device)
     ema.load_state_dict(G.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
     step, elapsed = 0, 0.0
     data_rng = torch.Generator().manual_seed(args.seed)
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
         G.load_state_dict(state["G"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
@@ -104,8 +108,9 @@ def train(args):
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)")
     val_z = sample_z(256, VALIDATION_SEED)
-    val_targets = render(val_z).images
+    val_z, val_targets = val_z.to(device), render(val_z).images.to(device)
     deadline = time.time() + args.minutes * 60
+    last_step = min(args.total_steps, step + args.steps if args.steps else args.total_steps)
     start, start_elapsed = time.time(), elapsed
 
     def save_checkpoint():
@@ -114,13 +119,14 @@ def train(args):
                     "elapsed": start_elapsed + time.time() - start, "data_rng": data_rng.get_state()}, tmp)
         os.replace(tmp, checkpoint)
 
-    while time.time() < deadline and step < args.total_steps:
+    while time.time() < deadline and step < last_step:
         lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.total_steps)))
         for group in opt.param_groups:
             group["lr"] = lr
         z = torch.randn(args.batch, z_dim, generator=data_rng)
         rendering = render(z)
-        loss = multiscale_l1(G(z, noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
+        loss = multiscale_l1(G(z.to(device), noise_mode="const"), rendering.images.to(device),
+                             recipe.weights_of(rendering.masks).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -135,27 +141,35 @@ def train(args):
         if step % args.checkpoint_every == 0:
             save_checkpoint()
     save_checkpoint()
-    estimate_w_avg(ema, sample_z)
-    save_generator(ema, out)
+    estimate_w_avg(ema, lambda n, seed: sample_z(n, seed).to(device))
+    save_generator(ema.cpu(), out)
+    val_z, val_targets = val_z.cpu(), val_targets.cpu()
     print(f"saved {out} after {step} steps; val-L1 {validation_l1(ema, val_z, val_targets):.4f} "
           f"(mean-face baseline {(val_targets - val_targets.mean(0)).abs().mean():.4f})")
 
 
-def main():
+def argument_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RECIPES, default="cartoon-faces", help="which bundled model to train")
     parser.add_argument("--minutes", type=float, default=90, help="stop after this much training in this run")
     parser.add_argument("--total-steps", type=int, default=20000, help="length of the learning-rate schedule")
+    parser.add_argument("--steps", type=int, help="stop after this many steps in this run (default: no limit)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is saved")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (the renderer always runs on the CPU)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where the generator trains (default: cuda when available)")
     parser.add_argument("--checkpoint", help="resumable training state (default .train/MODEL.ckpt, not committed)")
     parser.add_argument("--out", help="the weights (default ganedit/bundled/MODEL.safetensors)")
     parser.add_argument("--log-every", type=int, default=200)
     parser.add_argument("--checkpoint-every", type=int, default=500)
-    train(parser.parse_args())
+    return parser
+
+
+def main():
+    train(argument_parser().parse_args())
 
 
 if __name__ == "__main__":
