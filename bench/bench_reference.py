@@ -10,16 +10,19 @@ dependencies: put their source into a scratch folder and name it, e.g.
     python bench/bench_reference.py --reference-dir DIR [--models cat-256 ...] [--threads N] [--repeats N]
 
 Without --reference-dir ganedit is timed alone. All generators have random weights at the real sizes (timings
-don't depend on the values), batch 1, in one process with one thread count. ganedit's optimized path is compiled
-and warmed first (that time is printed, with how far its picture is from eager). Then every implementation is
-timed once per round, in turns, so that other load on the machine falls on all of them alike; the median of the
-rounds is reported. The references' synthesis starts from w (NVIDIA's includes its per-layer affine maps, a few
+don't depend on the values), batch 1, one process per model with one thread count. Every implementation is timed
+once per round, in turns, so that other load on the machine falls on all of them alike; the median of the rounds
+is reported. Twice: first with malloc as the process started (how the references' users run them), then after
+ganedit's optimized path was compiled and warmed (that time is printed, with how far its picture is from eager):
+``optimize()`` on a CPU makes glibc's malloc keep freed memory, for the whole process, so the references run
+faster in that phase too (ganedit.networks.memory says why). The references' synthesis starts from w (NVIDIA's includes its per-layer affine maps, a few
 small matrix products), ganedit's from the styles, as an edit does.
 """
 
 import argparse
 import copy
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -28,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ganedit.networks import StyleGAN, StyleGAN2  # noqa: E402
+from ganedit.networks import StyleGAN, StyleGAN2, memory  # noqa: E402
 
 MODELS = {  # name: (ganedit family, resolution, reference)
     "ffhq-1024": (StyleGAN, 1024, "authors"),
@@ -60,7 +63,7 @@ def nvidia_synthesis(folder, resolution):
     return lambda: G.synthesis(ws, noise_mode="const")
 
 
-REFERENCES = {"authors": authors_synthesis, "nvidia": nvidia_synthesis}
+REFERENCE_PROGRAMS = {"authors": authors_synthesis, "nvidia": nvidia_synthesis}
 
 
 def timed(fn):
@@ -69,34 +72,55 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-@torch.no_grad()
-def bench(name, reference_dir, repeats):
-    family, resolution, reference = MODELS[name]
-    torch.manual_seed(0)
-    eager = family(dict(resolution=resolution)).eval().requires_grad_(False)
-    fast = copy.deepcopy(eager).optimize(batch_sizes=())
-    styles = eager.styles(eager.mapping(torch.randn(1, eager.z_dim), truncation_psi=0.7))
-    expected = eager.synthesis(styles)
-    warm_s = timed(lambda: fast.synthesis(styles))  # compiles and runs the batch-1 edit graph
-    error = float((fast.synthesis(styles) - expected).norm() / expected.norm())
-    runs = {"ganedit eager": lambda: eager.synthesis(styles), "ganedit optimized": lambda: fast.synthesis(styles)}
-    if reference_dir:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            runs[REFERENCE_NAMES[reference]] = REFERENCES[reference](reference_dir, resolution)
-            runs[REFERENCE_NAMES[reference]]()  # its first call warms up
+def time_rounds(runs, repeats):
+    """Median milliseconds of each run, timed once per round in turns, so that other load falls on all alike."""
     ms = {label: [] for label in runs}
     for _ in range(repeats):
         for label, run in runs.items():
             ms[label].append(1000 * timed(run))
-    ms = {label: statistics.median(times) for label, times in ms.items()}
-    print(f"\n{name}: optimized path compiled and warmed in {warm_s:.1f} s; its picture is {error:.1e} "
-          f"relative L2 from eager", flush=True)
+    return {label: statistics.median(times) for label, times in ms.items()}
+
+
+def report(title, ms):
+    print(f"  {title}")
     for label, value in ms.items():
         ratios = "  ".join(f"{other / value:5.2f}x {short(other_label)}" for other_label, other in ms.items()
                            if other_label != label)
-        print(f"  {label:24s} {value:9.1f} ms   speed: {ratios}", flush=True)
-    return name, ms
+        print(f"    {label:30s} {value:9.1f} ms   speed: {ratios}", flush=True)
+
+
+@torch.no_grad()
+def bench(name, reference_dir, repeats):
+    """Two phases: first with malloc as a process starts (as the references' users run them), then after
+    ``optimize()``, which on glibc makes malloc keep freed memory for the whole process (ganedit.networks.memory),
+    the references included."""
+    family, resolution, reference = MODELS[name]
+    torch.manual_seed(0)
+    eager = family(dict(resolution=resolution)).eval().requires_grad_(False)
+    styles = eager.styles(eager.mapping(torch.randn(1, eager.z_dim), truncation_psi=0.7))
+    runs = {"ganedit eager": lambda: eager.synthesis(styles)}
+    if reference_dir:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs[REFERENCE_NAMES[reference]] = REFERENCE_PROGRAMS[reference](reference_dir, resolution)
+    for run in runs.values():
+        run()  # a first call warms up
+    as_started = time_rounds(runs, repeats)
+
+    fast = copy.deepcopy(eager).optimize(batch_sizes=())
+    expected = eager.synthesis(styles)
+    warm_s = timed(lambda: fast.synthesis(styles))  # compiles and runs the batch-1 edit graph
+    error = float((fast.synthesis(styles) - expected).norm() / expected.norm())
+    tuned = time_rounds({"ganedit optimized": lambda: fast.synthesis(styles), **runs}, repeats)
+    print(f"\n{name}: optimized path compiled and warmed in {warm_s:.1f} s; its picture is {error:.1e} relative L2 "
+          f"from eager; malloc keeps freed memory after optimize(): {memory.kept}", flush=True)
+    report("malloc as the process started:", as_started)
+    report("after optimize():", tuned)
+    if reference_dir:
+        label = REFERENCE_NAMES[reference]
+        print(f"  ganedit optimized vs {label} as its users run it: "
+              f"{as_started[label] / tuned['ganedit optimized']:.2f}x", flush=True)
+    return name, tuned
 
 
 def short(label):
@@ -112,10 +136,13 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if len(args.models) > 1:  # one process per model: malloc's setting outlives a model (see bench)
+        for name in args.models:
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--models", name], check=True)
+        return
     print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} thread(s), batch 1; 'speed: 2.00x other' means "
           "twice as fast as other")
-    for name in args.models:
-        bench(name, args.reference_dir, args.repeats)
+    bench(args.models[0], args.reference_dir, args.repeats)
 
 
 if __name__ == "__main__":

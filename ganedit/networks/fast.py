@@ -25,7 +25,7 @@ from functools import partial
 
 import torch
 
-from . import winograd
+from . import memory, winograd
 
 ENV_VAR = "GANEDIT_OPTIMIZE"
 OPTIMIZE_FROM_RESOLUTION = 256  # NVIDIA's models are worth compiling; the bundled 64 px one is quick already
@@ -49,6 +49,8 @@ class FastSynthesis:
 
     def __init__(self, G, background, batch_sizes, return_activations=(False, True)):
         self.G, self.device, self.background = G, G.device, background
+        if self.device.type == "cpu":
+            memory.keep_freed_memory()  # eager calls meanwhile gain from it too
         self.compiled = None  # made on the first warm-up: importing the compiler alone takes seconds
         self.warm = set()  # keys whose graph has run once
         self.failed = set()

@@ -26,11 +26,14 @@ import threading
 import torch
 import torch.nn.functional as F
 
+from . import memory
+
 # Where Winograd beat oneDNN, measured compiled on a 2-core AVX-512 CPU: the input's least channels and pixels,
 # for 3x3 convolutions and for upscaling ones (which otherwise are transposed convolutions, 16 multiply-adds).
 SMALLEST = {"conv": (128, 16 * 16), "upscale": (128, 32 * 32)}
 # ... and its most channels x pixels: beyond, the transformed input (2.25x as large) is a fresh allocation of
-# tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves.
+# tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves;
+# unless malloc keeps freed memory (ganedit.networks.memory), when there is no limit.
 LARGEST = 4 * 2**20
 log = logging.getLogger("ganedit")
 
@@ -188,7 +191,7 @@ def suits(x, kind="conv"):
     n, c, h, w = x.shape
     channels, pixels = SMALLEST[kind]
     return (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and h % 4 == 0 and w % 4 == 0
-            and c >= channels and h * w >= pixels and c * h * w <= LARGEST)
+            and c >= channels and h * w >= pixels and (c * h * w <= LARGEST or memory.kept))
 
 
 def winograd_weight(weight):
