@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .generator import Generator, MappingNetwork, StyleLayer, Styles
 from .layers import (LRELU_SLOPE, EqualizedLinear, conv3x3, conv_weight, depthwise_filter, fir_kernel, he_gain,
                      noise_tensor, upsample_padding, upsample_zeros)
@@ -53,6 +54,19 @@ class _Modulated(nn.Module):
         return f"in_channels={in_channels}, out_channels={out_channels}, kernel={self.kernel}{clamp}"
 
 
+# Which tap of the 4-tap filter joins weight tap k to input offset a-1 in output phase p: 1 - p + 2a - k.
+_UP_CONV_FILTER_TAP = [[[[float(m == 1 - p + 2 * a - k) for m in range(4)] for k in range(3)] for a in range(3)]
+                       for p in range(2)]
+
+
+def up_conv_taps(resample_kernel):
+    """The upscaling convolution below (3x3 transposed with stride 2, then the 4x4 FIR filter with gain 4) as
+    phase taps for winograd.upscale_conv3x3: output pixel 2i+p takes weight tap k from input pixel i+a-1 through
+    f[1 - p + 2a - k], f the 1-D filter with gain 2 (NVIDIA's 2-D filter is the outer product of two)."""
+    select = torch.tensor(_UP_CONV_FILTER_TAP, dtype=resample_kernel.dtype, device=resample_kernel.device)
+    return select @ (2 * resample_kernel.sum(1))  # [2, 3, 3]
+
+
 class ModulatedConv(_Modulated):
     """A modulated, demodulated 3x3 convolution (``up``: transposed with stride 2, then the FIR filter), then noise,
     bias and leaky ReLU. ``resolution`` is its output's: the size of its stored noise image."""
@@ -69,7 +83,9 @@ class ModulatedConv(_Modulated):
         # convolution, which is much faster on a CPU.
         weight = self.weight * self.weight_gain
         x = x * sigma[:, :, None, None]
-        if self.up:
+        if self.up and fast and len(resample_kernel) == 4 and winograd.suits(x, "upscale"):
+            x = winograd.upscale_conv3x3(x, weight, up_conv_taps(resample_kernel))  # the same, in one convolution
+        elif self.up:
             # Zero-stuffing transposed conv (kernel flipped, so it correlates like NVIDIA's), then the FIR filter.
             x = F.conv_transpose2d(x, weight.transpose(0, 1).flip(2, 3), stride=2)
             x = depthwise_filter(x, resample_kernel * 4, upsample_padding(len(resample_kernel), after_up_conv=True))

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from . import memory
 
 # Where Winograd beat oneDNN, measured compiled on a 2-core AVX-512 CPU: the input's least channels and pixels,
-# for 3x3 convolutions and for upscaling ones (which otherwise are transposed convolutions, 16 multiply-adds).
-SMALLEST = {"conv": (128, 16 * 16), "upscale": (128, 32 * 32)}
+# for 3x3 convolutions and for upscaling ones (which otherwise are transposed convolutions). With 64 channels it
+# won once malloc kept freed memory (Car-512 237 -> 223 ms); with 32 it lost (FFHQ-1024 156 -> 168 ms).
+SMALLEST = {"conv": (64, 16 * 16), "upscale": (64, 32 * 32)}
 # ... and its most channels x pixels: beyond, the transformed input (2.25x as large) is a fresh allocation of
 # tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves;
 # unless malloc keeps freed memory (ganedit.networks.memory), when there is no limit.
@@ -209,15 +210,17 @@ def winograd_conv3x3(x, u, up=1):
 
 
 # Nearest 2x upscaling then a 3x3 conv: output row 2i+p sees input rows i-1, i, i+1 through these taps
-# (PHASE_TAPS[p][offset][tap]): row 2i takes tap 0 from row i-1 and taps 1, 2 from row i; row 2i+1 taps 0, 1 from
+# (NEAREST_TAPS[p][offset][tap]): row 2i takes tap 0 from row i-1 and taps 1, 2 from row i; row 2i+1 taps 0, 1 from
 # row i and tap 2 from row i+1. The same holds for columns.
-PHASE_TAPS = [[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]]
+NEAREST_TAPS = [[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]]
 
 
-def upscale_conv3x3(x, weight):
+def upscale_conv3x3(x, weight, taps=NEAREST_TAPS):
     """F.conv2d(nearest 2x upscaling of x, weight, padding=1) as one Winograd convolution of x itself with four
-    output phases: 9 multiply-adds per input pixel and channel pair instead of 36 (or 16 as a transposed conv)."""
-    taps = torch.tensor(PHASE_TAPS, dtype=weight.dtype, device=weight.device)
+    output phases: 9 multiply-adds per input pixel and channel pair instead of 36 (or 16 as a transposed conv).
+    Other ``taps`` ([2, 3, 3]: phase, input offset -1/0/+1, weight tap; the same for rows and columns) make it any
+    2x upscaling convolution whose output pixel 2i+p reads input pixels i-1 ... i+1 (see stylegan2.up_conv_taps)."""
+    taps = torch.as_tensor(taps, dtype=weight.dtype, device=weight.device)
     phases = torch.einsum("pak,oikl,qbl->pqoiab", taps, weight, taps).flatten(0, 2)  # [4 * O, I, 3, 3]
     return winograd_conv3x3(x, winograd_weight(phases), up=2)
 
