@@ -66,7 +66,9 @@ def load_examples(service):
 
 
 def example_label(row):
-    model = "" if row["model"] == DEFAULT_MODEL else f"{ganedit.MODELS[row['model']].title}: "
+    """E.g. 'eyes of 12 onto 9 (sequential)', after the model's short title unless it is the default model."""
+    title = ganedit.MODELS[row["model"]].title.split(" (")[0]  # without '(bundled, StyleGAN2)': labels stay short
+    model = "" if row["model"] == DEFAULT_MODEL else f"{title}: "
     return f"{model}{row['part']} of {row['reference']} onto {row['target']} ({row['method']})"
 
 
