@@ -1,12 +1,13 @@
 """The web app under load, through its HTTP API on localhost (the real server: python app.py, offline).
 
 1. start-up: from launching the server process to the first successful /edit;
-2. slider round trip: median ms of /edit calls on the bundled model that vary only ε (fixed seeds, after a
-   warm-up), beside the same edits called in this process on ganedit.EditService (the baseline; ratio printed);
+2. slider round trip: median ms of /edit calls on a bundled model (--model; default the app's) that vary only ε
+   (fixed seeds, after a warm-up), beside the same edits called in this process on ganedit.EditService (the
+   baseline; ratio printed);
 3. soak: N edits from 8 concurrent gradio_client clients, counting failures, with the server's resident memory
    (VmRSS from /proc/<pid>/status) before and after.
 
-    python bench/bench_app.py [--calls 30] [--soak 2000] [--clients 8] [--soak-timeout 900]
+    python bench/bench_app.py [--model NAME] [--calls 30] [--soak 2000] [--clients 8] [--soak-timeout 900]
 """
 
 import argparse
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import ganedit  # noqa: E402
 from app_server import running_app  # noqa: E402
 
-MODEL = "cartoon-faces"
+DEFAULT_MODEL = next(name for name, info in ganedit.MODELS.items() if info.bundled_file)  # the app's default
 TARGET, REFERENCE = 3, 7
 
 
@@ -59,15 +60,18 @@ def raw_edit(http, data):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=[n for n, i in ganedit.MODELS.items() if i.bundled_file],
+                        default=DEFAULT_MODEL, help="a bundled model (default: the one the app opens on)")
     parser.add_argument("--calls", type=int, default=30, help="timed /edit calls for the slider round trip")
     parser.add_argument("--soak", type=int, default=2000, help="edits in the soak run (0 skips it)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients in the soak run")
     parser.add_argument("--soak-timeout", type=float, default=900, help="stop submitting soak edits after this (s)")
     args = parser.parse_args()
+    model = args.model
 
     from gradio_client import Client
 
-    catalog = ganedit.load_catalog(MODEL)
+    catalog = ganedit.load_catalog(model)
     part = part_of(catalog)
     values = epsilons(catalog, args.calls)
 
@@ -77,28 +81,28 @@ def main():
         with running_app(scratch) as server:
             answered = time.perf_counter()
             client = Client(server.url, verbose=False, download_files=downloads)
-            client.predict(MODEL, TARGET, REFERENCE, part, "sequential", values[0], api_name="/edit")
+            client.predict(model, TARGET, REFERENCE, part, "sequential", values[0], api_name="/edit")
             first_edit = time.perf_counter()
             print(f"start-up: server answers after {answered - start:.1f} s, first /edit done after "
                   f"{first_edit - start:.1f} s", flush=True)
 
             # 2. slider round trip against the in-process baseline
             for eps in values[:5]:
-                client.predict(MODEL, TARGET, REFERENCE, part, "sequential", eps, api_name="/edit")
+                client.predict(model, TARGET, REFERENCE, part, "sequential", eps, api_name="/edit")
             http_ms = []
             for eps in values:
                 t = time.perf_counter()
-                client.predict(MODEL, TARGET, REFERENCE, part, "sequential", eps, api_name="/edit")
+                client.predict(model, TARGET, REFERENCE, part, "sequential", eps, api_name="/edit")
                 http_ms.append((time.perf_counter() - t) * 1000)
             raw_ms = []
             with httpx.Client(base_url=server.url, timeout=60) as http:
                 for eps in values[:5] + values:
                     t = time.perf_counter()
-                    raw_edit(http, [MODEL, TARGET, REFERENCE, part, "sequential", eps])
+                    raw_edit(http, [model, TARGET, REFERENCE, part, "sequential", eps])
                     raw_ms.append((time.perf_counter() - t) * 1000)
             raw_ms = raw_ms[5:]
             service = ganedit.EditService(device="cpu")
-            requests = [ganedit.EditRequest.strict(service.catalog, MODEL, TARGET, REFERENCE, part, "sequential", eps)
+            requests = [ganedit.EditRequest.strict(service.catalog, model, TARGET, REFERENCE, part, "sequential", eps)
                         for eps in values]
             for request in requests[:5]:
                 service.edit(request)
@@ -131,7 +135,7 @@ def main():
                             return
                         seed = i % 50  # seeds repeat, so the seed cache is used, and evicts
                         try:
-                            c.predict(MODEL, seed, seed + 1000, part, "sequential", values[i % len(values)],
+                            c.predict(model, seed, seed + 1000, part, "sequential", values[i % len(values)],
                                       api_name="/edit")
                             with lock:
                                 done[0] += 1
