@@ -100,7 +100,7 @@ def train(args):
     step, elapsed = 0, 0.0
     data_rng = torch.Generator().manual_seed(args.seed)
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True, map_location=device)
+        state = torch.load(checkpoint, weights_only=True, map_location="cpu")  # the random state stays on the CPU
         G.load_state_dict(state["G"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
