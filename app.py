@@ -72,9 +72,16 @@ def example_label(row):
     return f"{model}{row['part']} of {row['reference']} onto {row['target']} ({row['method']})"
 
 
-def part_choices(catalog, part):
-    """The part list: the catalog's parts, and a click selection ('clusters:3,7') when that is the part."""
-    return catalog.parts if part in catalog.parts else [*catalog.parts, part]
+def part_label(name):
+    """How a part's name reads on the page: 'facial_hair' as 'facial hair' (links and the API keep the name)."""
+    return name.replace("_", " ")
+
+
+def part_choices(catalog, part=None):
+    """The part list, (label, name) pairs: the catalog's parts, and a click selection ('clusters:3,7') when that is
+    the part."""
+    names = catalog.parts if part is None or part in catalog.parts else [*catalog.parts, part]
+    return [(part_label(name), name) for name in names]
 
 
 def difference_legend(vmax, own_scale):
@@ -92,7 +99,7 @@ def cluster_legend(catalog):
     for part in catalog.parts:
         swatches = "".join(f'<span class="swatch" style="background: rgb{tuple(int(v) for v in palette[i])}">'
                            "</span>" for i in catalog.part_clusters(part))
-        items.append(f"<span>{swatches} {html.escape(part)}</span>")
+        items.append(f"<span>{swatches} {html.escape(part_label(part))}</span>")
     return f'<div class="legend">Overlay: {" ".join(items)}</div>'
 
 
@@ -217,7 +224,7 @@ def build_demo(service, labelling=False):
                         with gr.Row():
                             grid_refs = gr.Textbox("12, 11, 21, 42", label="Reference seeds, comma-separated",
                                                    elem_id="grid-references")
-                            grid_parts = gr.CheckboxGroup(catalog.parts, value=ganedit.default_parts(catalog),
+                            grid_parts = gr.CheckboxGroup(part_choices(catalog), value=ganedit.default_parts(catalog),
                                                           label="Parts", elem_id="grid-parts")
                         grid_btn = gr.Button("Make grid", variant="primary", elem_id="grid-button")
                         grid_img = gr.Image(label="Grid", type="filepath", format="png", interactive=False,
@@ -336,7 +343,8 @@ def build_demo(service, labelling=False):
                     except ValueError as err:
                         raise gr.Error(sentence(err)) from None
                     gr.Info(html.escape(f"saved the part names in {catalog.path}.labels.json"))
-                    return gr.update(choices=catalog.parts, value=name.strip())  # the selection is that part now
+                    # the selection is that part now
+                    return gr.update(choices=part_choices(catalog, name.strip()), value=name.strip())
                 return handler
 
             for button, change in ((name_btn, lambda c, part, name: c.rename(c.part_clusters(part), name)),
@@ -360,7 +368,7 @@ def build_demo(service, labelling=False):
                           visible=sequential),
                 gr.update(minimum=lams["min"], maximum=lams["max"], value=request.lam, visible=not sequential),
                 request.psi, request.threshold,
-                gr.update(choices=catalog.parts, value=ganedit.default_parts(catalog)),
+                gr.update(choices=part_choices(catalog), value=ganedit.default_parts(catalog)),
             ]
             return controls + edit_outputs(request, notes, overlay, own_scale)
 

@@ -136,6 +136,17 @@ def test_a_share_link_restores_its_edit(page, app_url):
     assert page.locator("#result-image img").get_attribute("alt") == "result: eyes of seed 11 moved onto seed 5"
 
 
+def test_a_part_name_reads_as_words_and_links_keep_the_name(page, app_url):
+    model = "cartoon-faces-128"  # its renderer's part 'facial_hair'
+    assert "facial_hair" in ganedit.load_catalog(model).parts
+    open_app(page, f"{app_url}?model={model}&target=5&reference=11&part=eyes")
+    page.locator("#part input").click()
+    page.get_by_role("option", name="facial hair", exact=True).click()
+    page.wait_for_function("() => location.search.includes('part=facial_hair&')")
+    assert page.locator("#part input").input_value() == "facial hair"
+    assert "facial_hair" not in page.locator("#part").inner_text()
+
+
 def test_a_bad_share_link_falls_back_with_a_plain_note(page, app_url):
     open_app(page, f"{app_url}?model={MODEL}&target=-4&part=tail&epsilon=nan")
     note = page.locator("#note textarea").input_value()
