@@ -22,7 +22,7 @@ import gradio as gr
 import ganedit
 from ganedit import EditRequest
 
-DEFAULT_MODEL = next(name for name, info in ganedit.MODELS.items() if info.bundled_file)  # the first bundled one
+DEFAULT_MODEL = ganedit.BUNDLED_MODELS[0]
 MODEL_ORDER = [DEFAULT_MODEL, *(name for name in ganedit.MODELS if name != DEFAULT_MODEL)]
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples" / "examples.json"
 CANDIDATES = 6  # reference thumbnails per strip

@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 import ganedit  # noqa: E402
 from app_server import running_app  # noqa: E402
 
-DEFAULT_MODEL = next(name for name, info in ganedit.MODELS.items() if info.bundled_file)  # the app's default
 TARGET, REFERENCE = 3, 7
 
 
@@ -60,8 +59,8 @@ def raw_edit(http, data):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=[n for n, i in ganedit.MODELS.items() if i.bundled_file],
-                        default=DEFAULT_MODEL, help="a bundled model (default: the one the app opens on)")
+    parser.add_argument("--model", choices=ganedit.BUNDLED_MODELS, default=ganedit.BUNDLED_MODELS[0],
+                        help="a bundled model (default: the one the app opens on)")
     parser.add_argument("--calls", type=int, default=30, help="timed /edit calls for the slider round trip")
     parser.add_argument("--soak", type=int, default=2000, help="edits in the soak run (0 skips it)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients in the soak run")

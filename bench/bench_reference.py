@@ -15,8 +15,8 @@ once per round, in turns, so that other load on the machine falls on all of them
 is reported. Twice: first with malloc as the process started (how the references' users run them), then after
 ganedit's optimized path was compiled and warmed (that time is printed, with how far its picture is from eager):
 ``optimize()`` on a CPU makes glibc's malloc keep freed memory, for the whole process, so the references run
-faster in that phase too (ganedit.networks.memory says why). The references' synthesis starts from w (NVIDIA's includes its per-layer affine maps, a few
-small matrix products), ganedit's from the styles, as an edit does.
+faster in that phase too (ganedit.networks.memory says why). The references' synthesis starts from w (NVIDIA's
+includes its per-layer affine maps, a few small matrix products), ganedit's from the styles, as an edit does.
 """
 
 import argparse

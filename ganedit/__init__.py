@@ -6,7 +6,8 @@ This module's exports are the public API that the app, the CLI and notebooks use
 from ._version import __version__
 
 from .loading import (
-    MODELS, ModelFileError, WeightsUnavailableError, availability, load_generator, model_info, save_generator,
+    BUNDLED_MODELS, MODELS, ModelFileError, WeightsUnavailableError, availability, load_generator, model_info,
+    save_generator,
 )
 from .catalog import SLIDER_STEP, Catalog, build_catalog, default_layer, load_catalog
 from .editing import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
@@ -29,8 +30,8 @@ from .service import EditService, ModelUnavailableError
 __all__ = [
     "__version__",
     # models and their files
-    "MODELS", "Generator", "StyleLayer", "Styles", "ModelFileError", "WeightsUnavailableError", "availability",
-    "load_generator", "model_info", "save_generator", "seed_to_z", "seeds_to_z", "MAX_SEED",
+    "MODELS", "BUNDLED_MODELS", "Generator", "StyleLayer", "Styles", "ModelFileError", "WeightsUnavailableError",
+    "availability", "load_generator", "model_info", "save_generator", "seed_to_z", "seeds_to_z", "MAX_SEED",
     # the method
     "Catalog", "SLIDER_STEP", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
     "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",

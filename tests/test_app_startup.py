@@ -12,7 +12,7 @@ from gradio_client import Client
 
 import ganedit
 
-BUNDLED = [name for name, info in ganedit.MODELS.items() if info.bundled_file]
+BUNDLED = ganedit.BUNDLED_MODELS
 
 
 class Payload:

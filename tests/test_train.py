@@ -1,6 +1,7 @@
 """Training the bundled models (ganedit.bundled.train): a run stopped and resumed gives the weights an
 uninterrupted run gives, so the CPU budget can be spread over sessions."""
 
+import pytest
 from safetensors.torch import load_file
 
 import ganedit
@@ -26,3 +27,10 @@ def test_a_stopped_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path
         assert whole[key].equal(resumed[key]), key
     G = ganedit.load_generator(tmp_path / "whole.safetensors")  # what a run saves loads as the model
     assert (G.kind, G.resolution) == ("stylegan2", 64)
+
+
+def test_a_step_count_below_one_is_refused(capsys):
+    for text in ("0", "-3"):
+        with pytest.raises(SystemExit):
+            argument_parser().parse_args(["--steps", text])
+        assert f"must be a whole number of at least 1, got {text}" in capsys.readouterr().err

@@ -148,12 +148,19 @@ def train(args):
           f"(mean-face baseline {(val_targets - val_targets.mean(0)).abs().mean():.4f})")
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
 def argument_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RECIPES, default="cartoon-faces", help="which bundled model to train")
     parser.add_argument("--minutes", type=float, default=90, help="stop after this much training in this run")
     parser.add_argument("--total-steps", type=int, default=20000, help="length of the learning-rate schedule")
-    parser.add_argument("--steps", type=int, help="stop after this many steps in this run (default: no limit)")
+    parser.add_argument("--steps", type=positive_int, help="stop after this many steps in this run (default: no limit)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is saved")

@@ -8,7 +8,7 @@ from .errors import ModelFileError, WeightsUnavailableError
 from .formats import detect_format, load_file
 from .native import load_native, save_generator
 from .official import load_official
-from .registry import MODELS, ModelInfo, availability, converted_weights, fetch_weights, model_info
+from .registry import BUNDLED_MODELS, MODELS, ModelInfo, availability, converted_weights, fetch_weights, model_info
 
 
 def weights_fingerprint(G):
@@ -40,7 +40,7 @@ def load_generator(source, device="cpu", progress=None):
 
 
 __all__ = [
-    "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability", "converted_weights",
-    "detect_format", "fetch_weights", "file_sha256", "load_file", "load_generator", "load_native", "load_official",
-    "model_info", "save_generator", "weights_fingerprint",
+    "BUNDLED_MODELS", "MODELS", "ModelInfo", "ModelFileError", "WeightsUnavailableError", "availability",
+    "converted_weights", "detect_format", "fetch_weights", "file_sha256", "load_file", "load_generator", "load_native",
+    "load_official", "model_info", "save_generator", "weights_fingerprint",
 ]

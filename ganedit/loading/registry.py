@@ -58,6 +58,8 @@ def _read_registry():
 
 
 MODELS = _read_registry()
+# the models whose weights ship inside the package; the first is the default, what the app opens on
+BUNDLED_MODELS = [name for name, info in MODELS.items() if info.bundled_file]
 
 
 def model_info(name):
