@@ -32,13 +32,13 @@ def resident_mb():
 
 big = torch.zeros(1, 128, 256, 256)  # a 256 px map of 128 channels
 as_started = [faults_of_a_second_map() for _ in range(3)]
-suited_before = winograd.suits(big)
+suited_before = winograd.tile_for(big)
 kept = memory.keep_freed_memory()
 after = [faults_of_a_second_map() for _ in range(5)]
 resident = resident_mb()
 after += [faults_of_a_second_map() for _ in range(20)]
 print(json.dumps({"as_started": as_started, "kept": kept, "after": after, "growth_mb": resident_mb() - resident,
-                  "suited_before": suited_before, "suited_after": winograd.prepare() and winograd.suits(big)}))
+                  "suited_before": suited_before, "suited_after": winograd.prepare() and winograd.tile_for(big)}))
 """
 
 

@@ -50,9 +50,11 @@ def own_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def winograd_everywhere(monkeypatch):
-    """Winograd for every 3x3 convolution, however small its map (in use it starts at 64x64)."""
+    """Winograd for every 3x3 convolution, however small its map (in use it starts at 16x16), with 6x6 tiles from
+    16x16 (in use from 64x64), so that a tiny model has both tile sizes."""
     assert winograd.prepare(), "the Winograd kernel did not build"
     monkeypatch.setattr(winograd, "SMALLEST", {"conv": (0, 0), "upscale": (0, 0)})
+    monkeypatch.setattr(winograd, "LARGE_TILES_FROM", 16 * 16)
 
 
 @pytest.fixture
@@ -70,14 +72,36 @@ def uncompiled(monkeypatch):
 
 # ---- the fast path's rewrites, without the compiler ----------------------------------------------------------
 
-@pytest.mark.parametrize("shape", [(2, 5, 8, 12, 3), (1, 70, 16, 16, 66)])  # channels below and above one C step
-def test_winograd_convolution_is_a_3x3_convolution(winograd_everywhere, shape):
+# channels below and above one C step; sizes that tiles of 4 and 6 divide, and sizes neither divides
+@pytest.mark.parametrize("shape", [(2, 5, 8, 12, 3), (1, 70, 24, 24, 66), (1, 9, 13, 7, 5)])
+@pytest.mark.parametrize("tile", [4, 6])
+def test_winograd_convolution_is_a_3x3_convolution(shape, tile):
+    assert winograd.prepare(), "the Winograd kernel did not build"
     n, c, h, w, out = shape
     torch.manual_seed(1)
     x, weight = torch.randn(n, c, h, w), torch.randn(out, c, 3, 3)
     expected = F.conv2d(x.double(), weight.double(), padding=1)
-    got = winograd.winograd_conv3x3(x, winograd.winograd_weight(weight))
+    got = winograd.winograd_conv3x3(x, winograd.winograd_weight(weight, tile))
     assert got.shape == expected.shape and relative_error(got.double(), expected) < 1e-5
+
+
+@pytest.mark.parametrize(("shape", "tile"), [((2, 6, 8, 12, 4), 4), ((1, 6, 10, 7, 4), 6)])
+def test_winograd_upscaling_convolution_is_upscaling_then_a_3x3_convolution(shape, tile):
+    assert winograd.prepare(), "the Winograd kernel did not build"
+    n, c, h, w, out = shape
+    torch.manual_seed(2)
+    x, weight = torch.randn(n, c, h, w), torch.randn(out, c, 3, 3)
+    expected = F.conv2d(F.interpolate(x.double(), scale_factor=2, mode="nearest"), weight.double(), padding=1)
+    got = winograd.upscale_conv3x3(x, weight, tile)
+    assert got.shape == expected.shape and relative_error(got.double(), expected) < 1e-5
+
+
+def test_large_maps_get_large_tiles():
+    assert winograd.prepare(), "the Winograd kernel did not build"
+    side, channels = round(winograd.LARGE_TILES_FROM ** 0.5), winograd.SMALLEST["conv"][0]
+    assert winograd.tile_for(torch.zeros(1, channels, side // 2, side // 2)) == 4
+    assert winograd.tile_for(torch.zeros(1, channels, side, side)) == 6
+    assert winograd.tile_for(torch.zeros(1, channels // 2, side, side)) == 0  # too few channels to pay
 
 
 @pytest.mark.parametrize("batch", [1, 4])

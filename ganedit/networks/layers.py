@@ -42,9 +42,10 @@ def conv_weight(in_channels, out_channels, kernel):
 
 
 def conv3x3(x, weight, fast=False):
-    """The 3x3 'same' convolution of both families; on the fast path as Winograd F(4x4, 3x3) where that is faster."""
-    if fast and winograd.suits(x):
-        return winograd.winograd_conv3x3(x, winograd.winograd_weight(weight))
+    """The 3x3 'same' convolution of both families; on the fast path as Winograd where that is faster."""
+    tile = fast and winograd.tile_for(x)
+    if tile:
+        return winograd.winograd_conv3x3(x, winograd.winograd_weight(weight, tile))
     return F.conv2d(x, weight, padding=1)
 
 

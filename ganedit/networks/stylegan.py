@@ -52,8 +52,9 @@ class AdaINLayer(nn.Module):
         """Nearest 2x upscaling and the 3x3 conv. NVIDIA folds them into a stride-2 transposed 4x4 conv from 128 px
         (fused), which equals the plain path with the kernel flipped; the fast path takes the cheapest exact form."""
         weight = self.weight * self.weight_gain
-        if fast and winograd.suits(x, "upscale"):  # 9 multiply-adds per input pixel and channel pair
-            return winograd.upscale_conv3x3(x, weight.flip(2, 3) if self.fused else weight)
+        tile = fast and winograd.tile_for(x, "upscale")
+        if tile:  # 9 multiply-adds per input pixel and channel pair (4x4 tiles), 7.1 (6x6 tiles)
+            return winograd.upscale_conv3x3(x, weight.flip(2, 3) if self.fused else weight, tile)
         if not (self.fused or fast):  # 36
             return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), weight, padding=1)
         if not self.fused:

@@ -83,8 +83,9 @@ class ModulatedConv(_Modulated):
         # convolution, which is much faster on a CPU.
         weight = self.weight * self.weight_gain
         x = x * sigma[:, :, None, None]
-        if self.up and fast and len(resample_kernel) == 4 and winograd.suits(x, "upscale"):
-            x = winograd.upscale_conv3x3(x, weight, up_conv_taps(resample_kernel))  # the same, in one convolution
+        tile = self.up and fast and len(resample_kernel) == 4 and winograd.tile_for(x, "upscale")
+        if tile:
+            x = winograd.upscale_conv3x3(x, weight, tile, up_conv_taps(resample_kernel))  # the same, in one convolution
         elif self.up:
             # Zero-stuffing transposed conv (kernel flipped, so it correlates like NVIDIA's), then the FIR filter.
             x = F.conv_transpose2d(x, weight.transpose(0, 1).flip(2, 3), stride=2)

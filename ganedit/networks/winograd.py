@@ -36,18 +36,26 @@ SMALLEST = {"conv": (64, 16 * 16), "upscale": (64, 32 * 32)}
 # tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves;
 # unless malloc keeps freed memory (ganedit.networks.memory), when there is no limit.
 LARGEST = 4 * 2**20
+# From this many input pixels on, 6x6 output tiles (F(6x6, 3x3)): 64 products per 36 outputs instead of 36 per 16.
+LARGE_TILES_FROM = 64 * 64
 log = logging.getLogger("ganedit")
 
-# Lavin & Gray's F(4x4, 3x3) matrices (interpolation points 0, +-1, +-2); B^T and A^T are in the C source.
-WEIGHT_TRANSFORM = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+# The weight transforms G (the input and output transforms B^T, A^T are in the C source), by output tile size:
+# Lavin & Gray's F(4x4, 3x3) (interpolation points 0, +-1, +-2) and F(6x6, 3x3) (0, +-1, +-2, +-1/2, as ncnn's).
+WEIGHT_TRANSFORMS = {
+    4: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+    6: [[1, 0, 0], [-2 / 9, -2 / 9, -2 / 9], [-2 / 9, 2 / 9, -2 / 9], [1 / 90, 1 / 45, 2 / 45],
+        [1 / 90, -1 / 45, 2 / 45], [1 / 45, 1 / 90, 1 / 180], [1 / 45, -1 / 90, 1 / 180], [0, 0, 1]],
+}
 
 SOURCE = r"""
-/* Winograd F(4x4, 3x3) tile transforms on channels-last float32 maps (ganedit.networks.winograd). */
-#define CB 64  /* channels per step: a tile's 36 rows of CB floats stay in L1 */
+/* Winograd F(4x4, 3x3) and F(6x6, 3x3) tile transforms on channels-last float32 maps (ganedit.networks.winograd).
+   A tile of m x m outputs reads alpha x alpha = (m + 2) x (m + 2) inputs. */
+#define CB 64  /* channels per step: a tile's alpha^2 rows of CB floats stay in L1 */
 static const float ZEROS[CB];
 
-static inline void bt(const float *const in[6], float *const out[6], int nc) {  /* out = B^T in */
+static inline void bt4(const float *const in[6], float *const out[6], int nc) {  /* out = B^T in, F(4x4, 3x3) */
     const float *d0 = in[0], *d1 = in[1], *d2 = in[2], *d3 = in[3], *d4 = in[4], *d5 = in[5];
     float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5];
     #pragma omp simd
@@ -62,7 +70,7 @@ static inline void bt(const float *const in[6], float *const out[6], int nc) {  
     }
 }
 
-static inline void at(const float *const in[6], float *const out[4], int nc) {  /* out = A^T in */
+static inline void at4(const float *const in[6], float *const out[4], int nc) {  /* out = A^T in, F(4x4, 3x3) */
     const float *m0 = in[0], *m1 = in[1], *m2 = in[2], *m3 = in[3], *m4 = in[4], *m5 = in[5];
     float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
     #pragma omp simd
@@ -75,66 +83,118 @@ static inline void at(const float *const in[6], float *const out[4], int nc) {  
     }
 }
 
-/* x [N, H, W, C] -> v [36, N, H/4, W/4, C]: v[6i+j] of a tile = (B^T d B)[i][j], d its 6x6 zero-padded input. */
-void winograd_input(const float *x, float *v, long N, long H, long W, long C, int threads) {
-    long th = H / 4, tw = W / 4, tiles = N * th * tw;
+/* F(6x6, 3x3), interpolation points 0, +-1, +-2, +-1/2 (scaled as in ncnn, so that the products stay of one size) */
+static inline void bt6(const float *const in[8], float *const out[8], int nc) {
+    const float *d0 = in[0], *d1 = in[1], *d2 = in[2], *d3 = in[3], *d4 = in[4], *d5 = in[5], *d6 = in[6], *d7 = in[7];
+    float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5], *o6 = out[6];
+    float *o7 = out[7];
+    #pragma omp simd
+    for (int c = 0; c < nc; c++) {
+        float a = d2[c] + d6[c] - 4.25f * d4[c], b = d1[c] + d5[c] - 4.25f * d3[c];
+        float e = d6[c] + 0.25f * d2[c] - 1.25f * d4[c], f = 0.5f * d1[c] - 2.5f * d3[c] + 2 * d5[c];
+        float g = d6[c] + 4 * (d2[c] - 1.25f * d4[c]), h = 2 * d1[c] - 2.5f * d3[c] + 0.5f * d5[c];
+        o0[c] = d0[c] - d6[c] + 5.25f * (d4[c] - d2[c]);
+        o1[c] = a + b;
+        o2[c] = a - b;
+        o3[c] = e + f;
+        o4[c] = e - f;
+        o5[c] = g + h;
+        o6[c] = g - h;
+        o7[c] = d7[c] - d1[c] + 5.25f * (d3[c] - d5[c]);
+    }
+}
+
+static inline void at6(const float *const in[8], float *const out[6], int nc) {
+    const float *m0 = in[0], *m1 = in[1], *m2 = in[2], *m3 = in[3], *m4 = in[4], *m5 = in[5], *m6 = in[6], *m7 = in[7];
+    float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5];
+    #pragma omp simd
+    for (int c = 0; c < nc; c++) {
+        float a = m1[c] + m2[c], b = m1[c] - m2[c], p = m3[c] + m4[c], q = m3[c] - m4[c];
+        float r = m5[c] + m6[c], s = m5[c] - m6[c];
+        o0[c] = m0[c] + a + p + 32 * r;
+        o1[c] = b + 2 * q + 16 * s;
+        o2[c] = a + 4 * p + 8 * r;
+        o3[c] = b + 8 * q + 4 * s;
+        o4[c] = a + 16 * p + 2 * r;
+        o5[c] = b + 32 * q + s + m7[c];
+    }
+}
+
+static inline void bt(int m, const float *const in[8], float *const out[8], int nc) {
+    if (m == 4) bt4(in, out, nc); else bt6(in, out, nc);
+}
+
+static inline void at(int m, const float *const in[8], float *const out[6], int nc) {
+    if (m == 4) at4(in, out, nc); else at6(in, out, nc);
+}
+
+/* x [N, H, W, C] -> v [alpha^2, N, ceil(H/m), ceil(W/m), C]: v[alpha*i+j] of a tile = (B^T d B)[i][j], d its
+   alpha x alpha input, zero outside the map. */
+void winograd_input(const float *x, float *v, long N, long H, long W, long C, int m, int threads) {
+    int alpha = m + 2;
+    long th = (H + m - 1) / m, tw = (W + m - 1) / m, tiles = N * th * tw;
     #pragma omp parallel for num_threads(threads)
     for (long t = 0; t < tiles; t++) {
         long n = t / (th * tw), ti = t / tw % th, tj = t % tw;
-        float tmp[6][6][CB];
+        float tmp[8][8][CB];
         for (long c0 = 0; c0 < C; c0 += CB) {
             int nc = C - c0 < CB ? (int)(C - c0) : CB;
-            for (int b = 0; b < 6; b++) {
-                const float *in[6];
-                float *out[6];
-                long col = 4 * tj - 1 + b;
-                for (int a = 0; a < 6; a++) {
-                    long row = 4 * ti - 1 + a;
+            for (int b = 0; b < alpha; b++) {
+                const float *in[8];
+                float *out[8];
+                long col = m * tj - 1 + b;
+                for (int a = 0; a < alpha; a++) {
+                    long row = m * ti - 1 + a;
                     int inside = row >= 0 && row < H && col >= 0 && col < W;
                     in[a] = inside ? x + ((n * H + row) * W + col) * C + c0 : ZEROS;
                     out[a] = tmp[a][b];
                 }
-                bt(in, out, nc);
+                bt(m, in, out, nc);
             }
-            for (int i = 0; i < 6; i++) {
-                const float *in[6];
-                float *out[6];
-                for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < alpha; i++) {
+                const float *in[8];
+                float *out[8];
+                for (int j = 0; j < alpha; j++) {
                     in[j] = tmp[i][j];
-                    out[j] = v + ((6 * i + j) * tiles + t) * C + c0;
+                    out[j] = v + ((alpha * i + j) * tiles + t) * C + c0;
                 }
-                bt(in, out, nc);
+                bt(m, in, out, nc);
             }
         }
     }
 }
 
-/* m: 36 maps [N, H/4, W/4, up*up*O] -> y [N, up*H, up*W, O]. The channels of m are up*up phases of O (phase
-   p*up+q first): each 4x4 tile of a phase, A^T m A, goes to rows up*r+p and columns up*c+q. */
-void winograd_output(const float *const *m, float *y, long N, long th, long tw, long O, int up, int threads) {
-    long H = up * 4 * th, W = up * 4 * tw, tiles = N * th * tw, phases = (long)up * up;
+/* mats: alpha^2 maps [N, ceil(H/m), ceil(W/m), up*up*O] -> y [N, up*H, up*W, O], H x W the input map's size. The
+   channels of mats are up*up phases of O (phase p*up+q first): each m x m tile of a phase, A^T M A, goes to rows
+   up*r+p and columns up*c+q; what falls beyond the map is dropped. */
+void winograd_output(const float *const *mats, float *y, long N, long H, long W, long O, int up, int m, int threads) {
+    int alpha = m + 2;
+    long th = (H + m - 1) / m, tw = (W + m - 1) / m, tiles = N * th * tw, phases = (long)up * up;
     #pragma omp parallel for num_threads(threads)
     for (long t = 0; t < tiles; t++) {
         long n = t / (th * tw), ti = t / tw % th, tj = t % tw;
-        float tmp[4][6][CB];
+        float tmp[6][8][CB], dropped[CB];
         for (long ph = 0; ph < phases; ph++) {
             long p = ph / up, q = ph % up;
             for (long c0 = 0; c0 < O; c0 += CB) {
                 int nc = O - c0 < CB ? (int)(O - c0) : CB;
-                for (int b = 0; b < 6; b++) {
-                    const float *in[6];
-                    float *out[4];
-                    for (int a = 0; a < 6; a++) in[a] = m[6 * a + b] + (t * phases + ph) * O + c0;
-                    for (int i = 0; i < 4; i++) out[i] = tmp[i][b];
-                    at(in, out, nc);
+                for (int b = 0; b < alpha; b++) {
+                    const float *in[8];
+                    float *out[6];
+                    for (int a = 0; a < alpha; a++) in[a] = mats[alpha * a + b] + (t * phases + ph) * O + c0;
+                    for (int i = 0; i < m; i++) out[i] = tmp[i][b];
+                    at(m, in, out, nc);
                 }
-                for (int i = 0; i < 4; i++) {
-                    const float *in[6];
-                    float *out[4];
-                    long row = up * (4 * ti + i) + p;
-                    for (int b = 0; b < 6; b++) in[b] = tmp[i][b];
-                    for (int j = 0; j < 4; j++) out[j] = y + ((n * H + row) * W + up * (4 * tj + j) + q) * O + c0;
-                    at(in, out, nc);
+                for (int i = 0; i < m && m * ti + i < H; i++) {
+                    const float *in[8];
+                    float *out[6];
+                    long row = up * (m * ti + i) + p;
+                    for (int b = 0; b < alpha; b++) in[b] = tmp[i][b];
+                    for (int j = 0; j < m; j++) {
+                        long col = m * tj + j;
+                        out[j] = col < W ? y + ((n * up * H + row) * up * W + up * col + q) * O + c0 : dropped;
+                    }
+                    at(m, in, out, nc);
                 }
             }
         }
@@ -181,32 +241,36 @@ def _load():
         log.warning("ganedit: no Winograd kernel (direct convolutions instead): %s", err)
         return None
     long, ptr = ctypes.c_long, ctypes.c_void_p
-    library.winograd_input.argtypes = [ptr, ptr, long, long, long, long, ctypes.c_int]
-    library.winograd_output.argtypes = [ctypes.POINTER(ptr), ptr, long, long, long, long, ctypes.c_int, ctypes.c_int]
+    integer = ctypes.c_int
+    library.winograd_input.argtypes = [ptr, ptr, long, long, long, long, integer, integer]
+    library.winograd_output.argtypes = [ctypes.POINTER(ptr), ptr, long, long, long, long, integer, integer, integer]
     return library
 
 
-def suits(x, kind="conv"):
-    """Whether a 3x3 'same' convolution of x ("conv") or of its nearest 2x upscaling ("upscale") goes faster as
-    Winograd (prepare() must have succeeded)."""
+def tile_for(x, kind="conv"):
+    """The output tile size (4 or 6) with which a 3x3 'same' convolution of x ("conv") or of its nearest 2x upscaling
+    ("upscale") goes faster as Winograd, or 0 where a direct convolution is faster (or prepare() failed)."""
     n, c, h, w = x.shape
     channels, pixels = SMALLEST[kind]
-    return (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and h % 4 == 0 and w % 4 == 0
-            and c >= channels and h * w >= pixels and (c * h * w <= LARGEST or memory.kept))
+    if not (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and c >= channels and h * w >= pixels and (c * h * w <= LARGEST or memory.kept)):
+        return 0
+    return 6 if h * w >= LARGE_TILES_FROM else 4
 
 
-def winograd_weight(weight):
-    """[O, I, 3, 3] -> the 36 transformed weights G g G^T as 1x1 convolution weights [36, O, I, 1, 1]."""
-    g = torch.tensor(WEIGHT_TRANSFORM, dtype=torch.float64, device=weight.device)
-    u = torch.einsum("ak,oikl,bl->abio", g, weight.double(), g).float()  # [6, 6, I, O]
-    return u.reshape(36, *u.shape[2:]).transpose(1, 2)[..., None, None]
+def winograd_weight(weight, tile=4):
+    """[O, I, 3, 3] -> the transformed weights G g G^T as 1x1 convolution weights [(tile + 2)^2, O, I, 1, 1]."""
+    g = torch.tensor(WEIGHT_TRANSFORMS[tile], dtype=torch.float64, device=weight.device)
+    u = torch.einsum("ak,oikl,bl->abio", g, weight.double(), g).float()  # [alpha, alpha, I, O]
+    return u.reshape(-1, *u.shape[2:]).transpose(1, 2)[..., None, None]
 
 
 def winograd_conv3x3(x, u, up=1):
-    """F.conv2d(x, weight, padding=1) with u = winograd_weight(weight); x [N, C, H, W] with H, W multiples of 4.
+    """F.conv2d(x, weight, padding=1) with u = winograd_weight(weight, tile), whose length says the tile size.
     With ``up=2`` the weight holds four phases (see ``upscale_conv3x3``), interleaved into a map twice the size."""
-    v = winograd_input(x.contiguous(memory_format=torch.channels_last))  # compiled: the producer writes it so
-    return winograd_output([F.conv2d(v[k].permute(0, 3, 1, 2), u[k]) for k in range(36)], up)
+    tile = round(len(u) ** 0.5) - 2
+    v = winograd_input(x.contiguous(memory_format=torch.channels_last), tile)  # compiled: the producer writes it so
+    products = [F.conv2d(v[k].permute(0, 3, 1, 2), u[k]) for k in range(len(u))]
+    return winograd_output(products, up, x.shape[2], x.shape[3], tile)
 
 
 # Nearest 2x upscaling then a 3x3 conv: output row 2i+p sees input rows i-1, i, i+1 through these taps
@@ -215,43 +279,48 @@ def winograd_conv3x3(x, u, up=1):
 NEAREST_TAPS = [[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]]
 
 
-def upscale_conv3x3(x, weight, taps=NEAREST_TAPS):
+def upscale_conv3x3(x, weight, tile=4, taps=NEAREST_TAPS):
     """F.conv2d(nearest 2x upscaling of x, weight, padding=1) as one Winograd convolution of x itself with four
     output phases: 9 multiply-adds per input pixel and channel pair instead of 36 (or 16 as a transposed conv).
     Other ``taps`` ([2, 3, 3]: phase, input offset -1/0/+1, weight tap; the same for rows and columns) make it any
     2x upscaling convolution whose output pixel 2i+p reads input pixels i-1 ... i+1 (see stylegan2.up_conv_taps)."""
     taps = torch.as_tensor(taps, dtype=weight.dtype, device=weight.device)
     phases = torch.einsum("pak,oikl,qbl->pqoiab", taps, weight, taps).flatten(0, 2)  # [4 * O, I, 3, 3]
-    return winograd_conv3x3(x, winograd_weight(phases), up=2)
+    return winograd_conv3x3(x, winograd_weight(phases, tile), up=2)
+
+
+def _tiles(size, tile):
+    return -(-size // tile)
 
 
 @torch.library.custom_op("ganedit::winograd_input", mutates_args=())
-def winograd_input(x: torch.Tensor) -> torch.Tensor:
+def winograd_input(x: torch.Tensor, tile: int) -> torch.Tensor:
     x = x.contiguous(memory_format=torch.channels_last)
     n, c, h, w = x.shape
-    v = x.new_empty(36, n, h // 4, w // 4, c)
-    _library.winograd_input(x.data_ptr(), v.data_ptr(), n, h, w, c, torch.get_num_threads())
+    v = _input_like(x, tile)
+    _library.winograd_input(x.data_ptr(), v.data_ptr(), n, h, w, c, tile, torch.get_num_threads())
     return v
 
 
 @winograd_input.register_fake
-def _(x):
+def _input_like(x, tile):
     n, c, h, w = x.shape
-    return x.new_empty(36, n, h // 4, w // 4, c)
+    return x.new_empty((tile + 2) ** 2, n, _tiles(h, tile), _tiles(w, tile), c)
 
 
 @torch.library.custom_op("ganedit::winograd_output", mutates_args=())
-def winograd_output(m: list[torch.Tensor], up: int) -> torch.Tensor:
+def winograd_output(m: list[torch.Tensor], up: int, height: int, width: int, tile: int) -> torch.Tensor:
+    """The products m (tile + 2)^2 maps of tiles -> the convolution's output for an input of height x width."""
     m = [t.contiguous(memory_format=torch.channels_last) for t in m]
-    y = _output_like(m, up)
-    pointers = (ctypes.c_void_p * 36)(*(t.data_ptr() for t in m))
-    n, _, th, tw = m[0].shape
-    _library.winograd_output(pointers, y.data_ptr(), n, th, tw, y.shape[1], up, torch.get_num_threads())
+    y = _output_like(m, up, height, width, tile)
+    pointers = (ctypes.c_void_p * len(m))(*(t.data_ptr() for t in m))
+    _library.winograd_output(pointers, y.data_ptr(), y.shape[0], height, width, y.shape[1], up, tile,
+                             torch.get_num_threads())
     return y
 
 
 @winograd_output.register_fake
-def _output_like(m, up):
-    n, channels, th, tw = m[0].shape
-    return torch.empty(n, channels // (up * up), 4 * up * th, 4 * up * tw, dtype=m[0].dtype, device=m[0].device,
+def _output_like(m, up, height, width, tile):
+    n, channels = m[0].shape[:2]
+    return torch.empty(n, channels // (up * up), up * height, up * width, dtype=m[0].dtype, device=m[0].device,
                        memory_format=torch.channels_last)
