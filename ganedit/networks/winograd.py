@@ -1,17 +1,20 @@
-"""Winograd F(4x4, 3x3) convolution for CPUs: a 3x3 'same' convolution in a quarter of the multiply-adds.
+"""Winograd convolution for CPUs: a 3x3 'same' convolution in a quarter (or a fifth) of the multiply-adds.
 
 Why: once compiled, synthesis on a CPU is bound by its 3x3 convolutions, which oneDNN already runs at the
 CPU's peak, so only fewer multiply-adds make it faster. Winograd's algorithm (Lavin & Gray, 2016) computes each
-4x4 output tile from a 6x6 input tile with 36 multiplications per channel pair instead of 144: the input tiles and
-the weights are transformed (B^T d B, G g G^T), multiplied position by position (36 matrix products, done as 1x1
-convolutions so that oneDNN runs them, with weights that torch.compile folds and prepacks), and transformed back
-(A^T m A). Its rounding error is a few 1e-6 relative per convolution in float32. StyleGAN's upscaling
-convolutions (nearest 2x, then 3x3) are the same thing with four output phases (``upscale_conv3x3``).
+m x m output tile from an (m+2) x (m+2) input tile: F(4x4, 3x3) with 36 multiplications per channel pair instead of
+144, F(6x6, 3x3) with 64 instead of 324. The input tiles and the weights are transformed (B^T d B, G g G^T),
+multiplied position by position ((m+2)^2 matrix products, done as 1x1 convolutions so that oneDNN runs them, with
+weights that torch.compile folds and prepacks), and transformed back (A^T m A). Its rounding error is a few 1e-6
+relative per convolution in float32 (F(6x6, 3x3) about twice F(4x4, 3x3)'s). Tiles that overhang the map read
+zeros and drop what falls outside. Upscaling convolutions (nearest 2x, then 3x3) are the same thing with four
+output phases (``upscale_conv3x3``).
 
 The transforms are memory-bound passes that inductor compiles poorly (36 strided outputs per tile), so they are
 a small C kernel here, built once per machine with the system C compiler (the one inductor needs anyway) into
 ganedit's cache folder, and exposed as custom ops that torch.compile calls as they are. Without a compiler,
-``prepare()`` returns False and convolutions stay direct. ``suits`` says where Winograd is used: where it won.
+``prepare()`` returns False and convolutions stay direct. ``tile_for`` says where Winograd is used, and with which
+tile: where it won.
 """
 
 import ctypes
@@ -36,7 +39,9 @@ SMALLEST = {"conv": (64, 16 * 16), "upscale": (64, 32 * 32)}
 # tens of MB that the system hands over page by page, zeroed, on every call, and that costs more than it saves;
 # unless malloc keeps freed memory (ganedit.networks.memory), when there is no limit.
 LARGEST = 4 * 2**20
-# From this many input pixels on, 6x6 output tiles (F(6x6, 3x3)): 64 products per 36 outputs instead of 36 per 16.
+# From this many input pixels on, 6x6 output tiles: 64 products per 36 outputs instead of 36 per 16 (Car-512
+# 215 -> 197 ms, Cat-256 146 -> 134). On 32x32 maps they need as many products (6x6 tiles, 2 px wasted) with more
+# transformed weights to read.
 LARGE_TILES_FROM = 64 * 64
 log = logging.getLogger("ganedit")
 
