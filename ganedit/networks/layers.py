@@ -83,9 +83,10 @@ def upsample_padding(taps, after_up_conv=False):
 def depthwise_filter(x, kernel, pad):
     """Convolve every channel with the same (symmetric) 2-D kernel; pad = (left, right, top, bottom)."""
     channels = x.shape[1]
-    x = F.pad(x, pad)
     weight = kernel.to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
-    return F.conv2d(x, weight, groups=channels)
+    if len(set(pad)) == 1:  # the convolution pads as it reads: no padded copy of x
+        return F.conv2d(x, weight, padding=pad[0], groups=channels)
+    return F.conv2d(F.pad(x, pad), weight, groups=channels)
 
 
 def upsample_zeros(x, factor=2):
