@@ -227,6 +227,10 @@ def main():
     # accessories are worn by about half the faces, so pairs that both wear one are drawn from a larger pool
     pool = [(t + SEED_OFFSET, r + SEED_OFFSET) for t, r in random_pairs(POOL_FACTOR * args.pairs, PAIR_SEED)]
     pairs_of = pairs_per_part(renderer, pool, parts, args.pairs, G.z_dim)
+    fewer = {part: len(pairs) for part, pairs in pairs_of.items() if len(pairs) < args.pairs}
+    if fewer:  # an accessory too rare in the pool: measured on the pairs there are, and said so
+        summary["parts_measured_on_fewer_pairs"] = fewer
+        print(f"only these pairs wear the part in a pool of {len(pool)}: {fewer} (asked for {args.pairs})")
     if args.store_defaults:
         # A first, coarse sweep over the whole range read off M finds where eye and mouth edits stop changing;
         # the stored range ends at 1.5 times that budget, and the fine sweep below runs over it.
