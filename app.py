@@ -93,13 +93,10 @@ def difference_legend(vmax, own_scale):
 
 
 def cluster_legend(catalog):
-    """Which colours are which part in the overlay."""
-    palette = ganedit.cluster_palette(catalog.k)
-    items = []
-    for part in catalog.parts:
-        swatches = "".join(f'<span class="swatch" style="background: rgb{tuple(int(v) for v in palette[i])}">'
-                           "</span>" for i in catalog.part_clusters(part))
-        items.append(f"<span>{swatches} {html.escape(part_label(part))}</span>")
+    """Which colour is which part in the overlay."""
+    swatch = '<span class="swatch" style="background: rgb{}"></span>'
+    items = [f"<span>{swatch.format(colour)} {html.escape(part_label(part))}</span>"
+             for part, colour in ganedit.part_palette(catalog).items()]
     return f'<div class="legend">Overlay: {" ".join(items)}</div>'
 
 

@@ -12,8 +12,8 @@ from .loading import (
 from .catalog import SLIDER_STEP, Catalog, build_catalog, default_layer, load_catalog
 from .editing import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
 from .figures import (
-    cluster_at, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid, edit_strip, enlarge,
-    seed_overlay,
+    cluster_at, cluster_colours, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid,
+    edit_strip, enlarge, part_palette, seed_overlay,
 )
 from .heatmap import DIFFERENCE_SCALE, difference_heatmap, heatmap, heatmap_colours, percentile_scale
 from .metrics import in_out_mse, inside_share, lab_squared_error
@@ -41,9 +41,8 @@ __all__ = [
     "default_parts", "lam_range",
     # metrics and pictures
     "DIFFERENCE_SCALE", "difference_heatmap", "heatmap", "heatmap_colours", "percentile_scale", "in_out_mse",
-    "inside_share", "lab_squared_error", "cluster_at", "cluster_overlay", "cluster_palette", "seed_overlay",
-    "difference_panel",
-    "difference_picture", "edit_grid", "edit_strip", "enlarge",
+    "inside_share", "lab_squared_error", "cluster_at", "cluster_colours", "cluster_overlay", "cluster_palette",
+    "part_palette", "seed_overlay", "difference_panel", "difference_picture", "edit_grid", "edit_strip", "enlarge",
     # serving
     "EditService", "ModelUnavailableError", "PictureFolders",
 ]

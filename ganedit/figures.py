@@ -23,15 +23,31 @@ def cluster_palette(k):
     return np.asarray(image.convert("RGB"))[0]
 
 
-def cluster_overlay(image, cluster_map, alpha=0.55, selected=()):
-    """The catalog's cluster map, coloured per cluster, blended over the picture it was predicted for; the
-    clusters in ``selected`` are outlined (white, with a black edge, to show on any colour)."""
+def part_palette(catalog):
+    """One colour per part of the catalog (each named part, each unnamed cluster), {part: (r, g, b)}: a catalog of
+    160 clusters in ten named parts shows ten colours, not 160."""
+    palette = cluster_palette(len(catalog.parts))
+    return {part: tuple(int(v) for v in palette[i]) for i, part in enumerate(catalog.parts)}
+
+
+def cluster_colours(catalog):
+    """[k, 3] uint8: every cluster in its part's colour (see part_palette)."""
+    table = np.zeros((catalog.k, 3), np.uint8)
+    for part, colour in part_palette(catalog).items():
+        table[catalog.part_clusters(part)] = colour
+    return table
+
+
+def cluster_overlay(image, cluster_map, alpha=0.55, selected=(), colours=None):
+    """The catalog's cluster map, coloured per cluster (``colours`` [k, 3]: by default each cluster its own),
+    blended over the picture it was predicted for; the clusters in ``selected`` are outlined (white, with a black
+    edge, to show on any colour)."""
     labels = np.asarray(cluster_map)
     factor_y, factor_x = image.shape[0] / labels.shape[0], image.shape[1] / labels.shape[1]
     rows = (np.arange(image.shape[0]) / factor_y).astype(int)
     cols = (np.arange(image.shape[1]) / factor_x).astype(int)
     per_pixel = labels[rows][:, cols]
-    colours = cluster_palette(int(labels.max()) + 1)[per_pixel]
+    colours = (cluster_palette(int(labels.max()) + 1) if colours is None else np.asarray(colours))[per_pixel]
     overlay = (image * (1 - alpha) + colours * alpha).round().astype(np.uint8)
     inside = np.isin(per_pixel, list(selected))
     for width, colour in ((2, 0), (1, 255)):
@@ -49,10 +65,10 @@ def _shrunk(mask, width):
     return out
 
 
-def seed_overlay(G, prepared, selected=()):
-    """A prepared seed's picture with its cluster map over it (``selected`` clusters outlined), cropped for
-    display like the edit panels."""
-    overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy(), selected=selected)
+def seed_overlay(G, prepared, selected=(), colours=None):
+    """A prepared seed's picture with its cluster map over it (``selected`` clusters outlined; ``colours`` as for
+    cluster_overlay), cropped for display like the edit panels."""
+    overlay = cluster_overlay(prepared.image, prepared.cluster_map.cpu().numpy(), selected=selected, colours=colours)
     return crop_rows(overlay, G.crop, G.resolution)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog
 from .editing import edit_prepared, prepare_seed
-from .figures import cluster_at, edit_grid, seed_overlay
+from .figures import cluster_at, cluster_colours, edit_grid, seed_overlay
 from .files import cache_dir
 from .imaging import crop_rows
 from .loading import ModelFileError, WeightsUnavailableError, availability, load_generator, model_info
@@ -183,11 +183,11 @@ class EditService:
                          grid.psi, progress=progress)
 
     def overlays(self, request):
-        """Target and reference with the catalog's cluster map over them (the part's clusters outlined), cropped
-        for display."""
+        """Target and reference with the catalog's parts over them, one colour each (the part's clusters outlined),
+        cropped for display."""
         G, catalog = self.model(request.model)
-        selected = catalog.part_clusters(request.part)
-        return [seed_overlay(G, self.prepared(request.model, seed, request.psi), selected)
+        selected, colours = catalog.part_clusters(request.part), cluster_colours(catalog)
+        return [seed_overlay(G, self.prepared(request.model, seed, request.psi), selected, colours)
                 for seed in (request.target, request.reference)]
 
     def cluster_at(self, name, seed, truncation_psi, x, y, shown_size):

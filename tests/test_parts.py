@@ -78,6 +78,20 @@ def test_the_overlay_outlines_the_selection(model):
     assert 0 < changed.mean() < 0.1  # a thin outline, not a repaint
 
 
+def test_the_overlay_shows_one_colour_per_part(model):
+    G, catalog = model
+    palette, colours = ganedit.part_palette(catalog), ganedit.cluster_colours(catalog)
+    assert list(palette) == catalog.parts and len(set(palette.values())) == len(palette)
+    cluster_map = ganedit.prepare_seed(G, catalog, 9).cluster_map.cpu().numpy()
+    grey = np.full((*cluster_map.shape, 3), 128, np.uint8)
+
+    def colours_shown(table=None):
+        return len(np.unique(ganedit.cluster_overlay(grey, cluster_map, colours=table).reshape(-1, 3), axis=0))
+
+    parts_shown = {part for part in catalog.parts if np.isin(cluster_map, catalog.part_clusters(part)).any()}
+    assert colours_shown(colours) == len(parts_shown) < colours_shown() == len(np.unique(cluster_map))
+
+
 def test_naming_merging_and_renaming_parts(tmp_path, model):
     _, shipped = model
     shipped.save(tmp_path / "copy")
