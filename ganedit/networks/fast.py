@@ -6,7 +6,8 @@ bias, activation, normalisation, modulation, blur), one full pass each. Inductor
 ``freezing`` it treats the weights as constants: gains folded in, convolution weights prepacked for oneDNN in
 channels-last layout on a CPU, cuDNN's choice on a GPU. ``_synthesize(fast=True)`` adds exact rewrites with fewer
 multiply-adds: StyleGAN's upscaling convolutions as one transposed convolution, and on a CPU the large 3x3 and
-upscaling convolutions as Winograd F(4x4, 3x3) or F(6x6, 3x3) (ganedit.networks.winograd). Pictures stay within 2e-5 relative L2 of eager.
+upscaling convolutions as Winograd F(4x4, 3x3) or F(6x6, 3x3) (ganedit.networks.winograd). Pictures stay within
+2e-5 relative L2 of eager.
 
 Compiling costs tens of seconds per graph, and a graph (``dynamic=False``) serves one key: batch size, noise
 mode and whether activations are returned. So a graph is used only once it is warm: ``get`` returns None for a

@@ -245,8 +245,7 @@ def _load():
     except (OSError, subprocess.SubprocessError) as err:
         log.warning("ganedit: no Winograd kernel (direct convolutions instead): %s", err)
         return None
-    long, ptr = ctypes.c_long, ctypes.c_void_p
-    integer = ctypes.c_int
+    long, ptr, integer = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
     library.winograd_input.argtypes = [ptr, ptr, long, long, long, long, integer, integer]
     library.winograd_output.argtypes = [ctypes.POINTER(ptr), ptr, long, long, long, long, integer, integer, integer]
     return library
@@ -257,7 +256,8 @@ def tile_for(x, kind="conv"):
     ("upscale") goes faster as Winograd, or 0 where a direct convolution is faster (or prepare() failed)."""
     n, c, h, w = x.shape
     channels, pixels = SMALLEST[kind]
-    if not (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and c >= channels and h * w >= pixels and (c * h * w <= LARGEST or memory.kept)):
+    if not (ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and c >= channels and h * w >= pixels
+            and (c * h * w <= LARGEST or memory.kept)):
         return 0
     return 6 if h * w >= LARGE_TILES_FROM else 4
 
