@@ -75,7 +75,7 @@ def useful_ranges(contributions, threshold=DEFAULT_THRESHOLD):
             kept = torch.sort(row[row > threshold], descending=True).values
             if len(kept):
                 epsilon_max = max(epsilon_max, float((1 - kept).sum()))
-    epsilon_max = math.ceil(epsilon_max * 1.05 * 100) / 100
+    epsilon_max = on_slider_grid(epsilon_max * 1.05)  # the slider's range ends on its grid, like its defaults
     lam_max = 1 / threshold
     return (
         {"default": on_slider_grid(epsilon_max / 2), "min": 0.0, "max": epsilon_max},

@@ -157,7 +157,7 @@ def test_stored_defaults_lie_on_the_sliders_grid(model):
     copy.set_default_epsilon("mouth", copy.epsilon["max"])
     assert copy.default_epsilon("mouth") == copy.epsilon["max"]
     epsilon, lam = useful_ranges(catalog.contributions)
-    for default in (epsilon["default"], lam["default"]):
+    for default in (epsilon["default"], epsilon["max"], lam["default"]):  # a fresh catalog's range ends on it too
         steps = default / ganedit.SLIDER_STEP
         assert default > 0 and abs(steps - round(steps)) < 1e-9, default
 
