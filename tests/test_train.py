@@ -34,3 +34,30 @@ def test_a_step_count_below_one_is_refused(capsys):
         with pytest.raises(SystemExit):
             argument_parser().parse_args(["--steps", text])
         assert f"must be a whole number of at least 1, got {text}" in capsys.readouterr().err
+
+
+def test_a_run_can_start_from_trained_weights(tmp_path):
+    trained = load_file(run(tmp_path, "trained"))
+    # with a learning rate of 0 the new run's steps change nothing: it saves the weights it started from
+    started = load_file(run(tmp_path, "again", "--init", str(tmp_path / "trained.safetensors"), "--lr", "0"))
+    assert all(started[key].equal(trained[key]) for key in trained)
+    fresh = load_file(run(tmp_path, "fresh", "--lr", "0"))
+    assert any(not fresh[key].equal(trained[key]) for key in trained)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    run(tmp_path, "small")
+    with pytest.raises(SystemExit, match="not this model's"):
+        train(argument_parser().parse_args([
+            "--model", "cartoon-faces-128", "--init", str(tmp_path / "small.safetensors"), "--device", "cpu",
+            "--checkpoint", str(tmp_path / "other.ckpt"), "--out", str(tmp_path / "other.safetensors")]))
+
+
+def test_fit_minutes_sizes_the_schedule_from_timed_steps(tmp_path, capsys):
+    # a budget far below one step's time: the schedule ends with the timed steps themselves
+    run(tmp_path, "fitted", "--total-steps", "1000", "--fit-minutes", "1e-6")
+    out = capsys.readouterr().out
+    assert "schedule: 25 steps" in out and "to resume, pass --total-steps 25" in out
+    assert "after 25 steps" in out
+    with pytest.raises(SystemExit, match="resume with the --total-steps"):
+        run(tmp_path, "fitted", "--fit-minutes", "1")

@@ -12,6 +12,11 @@ drowned out by the large face and background areas. Checkpoints make the run res
 
 The renderer draws on the CPU (``--threads``); the generator trains on ``--device``, CUDA when there is one. The
 batches are the same on every device (z comes from a CPU random generator), so a run may move between devices.
+On a machine of unknown speed, ``--fit-minutes`` times the first steps and sizes the schedule to the time there is,
+and ``--init`` starts a new run from trained weights (the bundled ones) rather than from random ones:
+
+    python -m ganedit.bundled.train --model cartoon-faces-128 --device cuda --threads 16 --batch 64 \
+        --init ganedit/bundled/cartoon-faces-128.safetensors --fit-minutes 8 --lr 2e-3
 """
 
 import argparse
@@ -25,7 +30,7 @@ from types import ModuleType
 import torch
 import torch.nn.functional as F
 
-from ..loading import save_generator
+from ..loading import load_generator, save_generator
 from ..networks import StyleGAN2
 from . import renderer, renderer_v2
 
@@ -57,6 +62,7 @@ RECIPES = {
         "glasses": 4.0, "earrings": 6.0, "shirt": 1.0, "facial_hair": 2.0}),
 }
 VALIDATION_SEED = 2**31 - 1  # seeds used for measurements elsewhere are small; this one is not among them
+FIT_TIMED_STEPS = (5, 25)  # --fit-minutes times steps 5 to 25 (the first ones include warming up)
 
 
 def multiscale_l1(output, target, weights):
@@ -71,6 +77,20 @@ def multiscale_l1(output, target, weights):
 def build_generator(recipe, seed):
     torch.manual_seed(seed)
     return StyleGAN2(recipe.config)
+
+
+def learning_rate(base, step, total_steps):
+    """Cosine from ``base`` down to a tenth of it over the schedule."""
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+
+
+def initial_weights(G, path):
+    """Load trained weights of G's architecture (a file save_generator wrote) into G, or say what differs."""
+    weights = load_generator(path).state_dict()
+    shapes = {name: tuple(t.shape) for name, t in G.state_dict().items()}
+    if {name: tuple(t.shape) for name, t in weights.items()} != shapes:
+        raise SystemExit(f"--init {path}: its architecture is not this model's (other tensors or shapes)")
+    G.load_state_dict(weights)
 
 
 @torch.no_grad()
@@ -107,10 +127,23 @@ def train(args):
         data_rng.set_state(state["data_rng"])
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)")
+    elif args.init:
+        initial_weights(G, args.init)
+        ema.load_state_dict(G.state_dict())
+        print(f"starting from {args.init}")
+    if args.fit_minutes and step > 0:
+        raise SystemExit("--fit-minutes sizes a new schedule: resume with the --total-steps it printed instead")
     val_z = sample_z(256, VALIDATION_SEED)
     val_z, val_targets = val_z.to(device), render(val_z).images.to(device)
     deadline = time.time() + args.minutes * 60
-    last_step = min(args.total_steps, step + args.steps if args.steps else args.total_steps)
+    total_steps = args.total_steps
+
+    first_step = step
+
+    def last_step_of(total):
+        return min(total, first_step + args.steps) if args.steps else total
+
+    last_step = last_step_of(total_steps)
     start, start_elapsed = time.time(), elapsed
 
     def save_checkpoint():
@@ -120,7 +153,7 @@ def train(args):
         os.replace(tmp, checkpoint)
 
     while time.time() < deadline and step < last_step:
-        lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.total_steps)))
+        lr = learning_rate(args.lr, step, total_steps)
         for group in opt.param_groups:
             group["lr"] = lr
         z = torch.randn(args.batch, z_dim, generator=data_rng)
@@ -134,6 +167,14 @@ def train(args):
             for p_ema, p in zip(ema.parameters(), G.parameters()):
                 p_ema.lerp_(p, 1 - args.ema)
         step += 1
+        if args.fit_minutes and step == FIT_TIMED_STEPS[0]:
+            timed_from = time.time()
+        if args.fit_minutes and step == FIT_TIMED_STEPS[1]:
+            per_step = (time.time() - timed_from) / (FIT_TIMED_STEPS[1] - FIT_TIMED_STEPS[0])
+            total_steps = max(step, int(args.fit_minutes * 60 / per_step))
+            last_step = last_step_of(total_steps)
+            print(f"schedule: {total_steps} steps ({per_step:.3f} s a step fits {args.fit_minutes} min); "
+                  f"to resume, pass --total-steps {total_steps}", flush=True)
         if step % args.log_every == 0:
             minutes = (start_elapsed + time.time() - start) / 60
             print(f"step {step} loss {loss.item():.4f} val-L1(ema) {validation_l1(ema, val_z, val_targets):.4f} "
@@ -155,11 +196,22 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
 def argument_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=RECIPES, default="cartoon-faces", help="which bundled model to train")
     parser.add_argument("--minutes", type=float, default=90, help="stop after this much training in this run")
-    parser.add_argument("--total-steps", type=int, default=20000, help="length of the learning-rate schedule")
+    parser.add_argument("--total-steps", type=positive_int, default=20000, help="length of the learning-rate schedule")
+    parser.add_argument("--fit-minutes", type=positive_float,
+                        help="instead: time the first steps and make the schedule about this long (a new run only)")
+    parser.add_argument("--init", help="start a new run from these weights (a file this script saved) instead of "
+                                       "random ones; a resumed run ignores it")
     parser.add_argument("--steps", type=positive_int, help="stop after this many steps in this run (default: no limit)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-3)
