@@ -61,3 +61,13 @@ def test_fit_minutes_sizes_the_schedule_from_timed_steps(tmp_path, capsys):
     assert "after 25 steps" in out
     with pytest.raises(SystemExit, match="resume with the --total-steps"):
         run(tmp_path, "fitted", "--fit-minutes", "1")
+
+
+def test_fit_minutes_refuses_what_it_cannot_time(tmp_path, capsys):
+    for text in ("0", "-1", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            argument_parser().parse_args(["--fit-minutes", text])
+        assert f"must be a finite number above 0, got {text}" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--steps must be at least 25, got 10"):
+        run(tmp_path, "short", "--fit-minutes", "5", "--steps", "10")
+    assert not (tmp_path / "short.ckpt").exists()  # refused before anything was written

@@ -133,6 +133,9 @@ def train(args):
         print(f"starting from {args.init}")
     if args.fit_minutes and step > 0:
         raise SystemExit("--fit-minutes sizes a new schedule: resume with the --total-steps it printed instead")
+    if args.fit_minutes and args.steps and args.steps < FIT_TIMED_STEPS[1]:
+        raise SystemExit(f"--fit-minutes times steps {FIT_TIMED_STEPS[0]} to {FIT_TIMED_STEPS[1]}: "
+                         f"--steps must be at least {FIT_TIMED_STEPS[1]}, got {args.steps}")
     val_z = sample_z(256, VALIDATION_SEED)
     val_z, val_targets = val_z.to(device), render(val_z).images.to(device)
     deadline = time.time() + args.minutes * 60
@@ -198,8 +201,8 @@ def positive_int(text):
 
 def positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
 
 
