@@ -25,10 +25,21 @@ def random_pairs(n_pairs, seed=0, max_seed=1_000_000):
     return pairs
 
 
+LAMBDA_HALVINGS = 3  # lambda values below the first step of its sweep: its first step, halved this many times
+
+
 def sweep_values(catalog, method, steps=6):
-    """The parameter values a curve runs over: epsilon across the catalog's range, lambda across its range."""
+    """The parameter values a curve runs over: ``steps`` values across the catalog's range of epsilon or lambda.
+
+    Simultaneous edits saturate early (q = min(1, lambda M)): for a large part, lambda's first step already changes
+    the inside more than sequential's largest budget, and the curves would not meet at any In-MSE. So lambda's
+    sweep also runs below its first step, halving it ``LAMBDA_HALVINGS`` times.
+    """
     spec = catalog.epsilon if method == "sequential" else catalog.lam
-    return [round(float(v), 3) for v in np.linspace(spec["min"], spec["max"], steps + 1)[1:]]
+    values = np.linspace(spec["min"], spec["max"], steps + 1)[1:]
+    if method != "sequential":
+        values = np.concatenate([values[0] / 2.0 ** np.arange(LAMBDA_HALVINGS, 0, -1), values])
+    return [round(float(v), 3) for v in values]
 
 
 class PreparedSeeds(dict):
@@ -88,6 +99,9 @@ def rows_to_csv(rows):
     return out.getvalue()
 
 
+PLOTS_PER_ROW = 5
+
+
 def plot_curves(rows, title=""):
     """In-MSE (x) vs Out-MSE (y) per part and method, as PNG bytes (matplotlib, headless)."""
     import matplotlib
@@ -96,16 +110,22 @@ def plot_curves(rows, title=""):
     import matplotlib.pyplot as plt
 
     parts = list(dict.fromkeys(r["part"] for r in rows))
-    fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3.6), squeeze=False)
-    for ax, part in zip(axes[0], parts):
+    columns = min(len(parts), PLOTS_PER_ROW)
+    lines = -(-len(parts) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3.6 * lines), squeeze=False)
+    for ax in axes.flat[len(parts):]:
+        ax.set_visible(False)
+    for ax, part in zip(axes.flat, parts):
         for method, style in (("sequential", "o-"), ("simultaneous", "s--"), ("global", "^:")):
             curve = [r for r in rows if r["part"] == part and r["method"] == method]
             if curve:
                 ax.plot([r["in_mse"] for r in curve], [r["out_mse"] for r in curve], style, label=method)
-        ax.set_title(f"{title} {part}".strip())
+        ax.set_title(part)
         ax.set_xlabel("In-MSE (higher: more change in the part)")
         ax.set_ylabel("Out-MSE (lower: more local)")
         ax.legend()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

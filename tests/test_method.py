@@ -1,9 +1,12 @@
 """The paper's method on small random-weight generators: catalogs (Eq. 1), transfer, edit."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from official_files import write_stylegan2_pickle, write_stylegan_pickle
 from small_models import small_generator, small_model
 
@@ -140,16 +143,21 @@ def test_face_rule_names_clusters_by_their_place():
 
 def test_evaluation_rows_cover_every_setting(model):
     G, catalog = model
-    from ganedit.evaluation import evaluate, mean_difference_maps, random_pairs, sweep_values
+    from ganedit.evaluation import LAMBDA_HALVINGS, evaluate, mean_difference_maps, random_pairs, sweep_values
 
     pairs = random_pairs(3, seed=1)
     assert len(set(pairs)) == 3 and all(t != r for t, r in pairs)
     rows = evaluate(G, catalog, ["eyes"], pairs, steps=3)
     maps = mean_difference_maps(G, catalog, ["eyes"], pairs)
-    assert [(r["method"]) for r in rows] == ["sequential"] * 3 + ["simultaneous"] * 3
+    assert [(r["method"]) for r in rows] == ["sequential"] * 3 + ["simultaneous"] * (3 + LAMBDA_HALVINGS)
     assert maps["eyes"].shape == (G.resolution, G.resolution)
     epsilons = [r["value"] for r in rows if r["method"] == "sequential"]
     assert epsilons == sweep_values(catalog, "sequential", 3) and epsilons[-1] == catalog.epsilon["max"]
+    lambdas = [r["value"] for r in rows if r["method"] == "simultaneous"]
+    first_step = catalog.lam["min"] + (catalog.lam["max"] - catalog.lam["min"]) / 3
+    assert lambdas[-1] == catalog.lam["max"] and lambdas == sorted(lambdas)
+    assert lambdas[:LAMBDA_HALVINGS + 1] == pytest.approx([first_step / 8, first_step / 4, first_step / 2, first_step],
+                                                        abs=1e-3)
     assert all(r["in_mse"] >= 0 and r["out_mse"] >= 0 for r in rows)
     # the hooks: a region of interest of our own, and numbers summed over the pairs
     everywhere = np.ones((G.resolution, G.resolution), dtype=bool)
@@ -185,3 +193,13 @@ def test_display_crop_applies_to_edits_and_overlays():
     overlay = ganedit.seed_overlay(G, ganedit.prepare_seed(G, catalog, 1))
     assert overlay.shape == (32, 64, 3)
     assert not np.array_equal(overlay, result.target)
+
+
+def test_fig7_plots_wrap_into_rows_of_five_parts():
+    from ganedit.evaluation import PLOTS_PER_ROW, plot_curves
+
+    rows = [{"part": f"part {i}", "method": method, "value": v, "in_mse": v, "out_mse": v / 2}
+            for i in range(PLOTS_PER_ROW + 2) for method in ("sequential", "simultaneous") for v in (1.0, 2.0)]
+    picture = Image.open(io.BytesIO(plot_curves(rows)))
+    one_row = Image.open(io.BytesIO(plot_curves([r for r in rows if r["part"] == "part 0"])))
+    assert picture.width == PLOTS_PER_ROW * one_row.width and picture.height == 2 * one_row.height

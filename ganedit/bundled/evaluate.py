@@ -2,15 +2,15 @@
 
 - reconstruction: mean absolute error per pixel (0-255) between G(seed) and render(seed), and a sample grid;
 - clusters are parts: IoU of each named part of the committed catalog with the renderer's mask;
-- the paper's Fig. 7 on ground truth: In-MSE vs Out-MSE with the region of interest from the renderer's masks,
-  sequential over epsilon against simultaneous over lambda;
+- the paper's Fig. 7 on ground truth, for every named part: In-MSE vs Out-MSE with the region of interest from
+  the renderer's masks, sequential over epsilon against simultaneous over lambda;
 - transfer, which the paper never measured: the share of the colour gap that an edit closes inside the part.
-  The ideal edit is the renderer's own: the target's z with the part's colour coordinate taken from the
-  reference (iris hue for eyes, lip colour for mouth, hair colour for hair). The share is the projection of
+  The ideal edit is the renderer's own: the target's z with the part's colour coordinates taken from the
+  reference (iris hue for eyes, lip colour for mouth, hair colour for hair, ...). The share is the projection of
   the edit's change in mean CIELAB colour over the target's part onto the ideal change, pooled over pairs;
 - colours neither image has: how far (CIELAB ΔE) the edited part's mean colour lies from the nearest mix of the
-  target's and the ideal edit's colours, and (v2, whose renderer says where the pupils are) the share of edits
-  whose pupils stay dark.
+  target's and the ideal edit's colours, and (v2, whose renderer says where the pupils are) the share of eye
+  edits whose pupils stay dark.
 
 All seeds are held out: training drew its z from a torch generator, and the catalog used seeds 0..n_images-1.
 
@@ -35,13 +35,15 @@ from ..seeds import seeds_to_z
 from . import RENDERERS
 from .make_catalog import HELD_OUT_SEEDS, bundled_generator, cluster_part_overlap, ground_truth, part_ious
 
-# part -> the renderer coordinate of its colour (the ideal edit takes it from the reference)
-TRANSFER = {"eyes": "iris_hue", "mouth": "lip_colour", "hair": "hair_colour", "shirt": "shirt_colour",
-            "glasses": "glasses_colour"}
-PRESENCE = {"glasses": "glasses"}  # parts that only some faces have: measured on pairs that both have them
-MEASURED_PARTS = {"cartoon-faces": ["eyes", "mouth", "hair"],
-                  "cartoon-faces-128": ["eyes", "mouth", "hair", "shirt", "glasses"]}
+# part -> the renderer coordinates of its colour (the ideal edit takes them from the reference); the edit grid
+# figure shows the first five
+TRANSFER = {"eyes": ("iris_hue",), "mouth": ("lip_colour",), "hair": ("hair_colour",), "shirt": ("shirt_colour",),
+            "glasses": ("glasses_colour",), "brows": ("brow_colour",), "facial_hair": ("facial_hair_colour",),
+            "face": ("skin",), "background": ("background_hue", "background_lightness")}
+# parts that only some faces have: measured on pairs that both have them
+PRESENCE = {"glasses": "glasses", "earrings": "earrings", "facial_hair": "facial_hair"}
 DARK_PUPIL_L = 25  # CIELAB lightness: the renderer's pupil ink is about 5, its lightest iris colours above 40
+PUPIL_SHIFT = 0.25  # an eye edit may move the pupil this far (times the iris radius) with the reference's eye
 PAIR_SEED = 7  # pairs come from seeds 10^6 .. 2 * 10^6
 POOL_FACTOR = 6  # pairs drawn per pair wanted: enough for a part that both faces of about one pair in four have
 SEED_OFFSET = 1_000_000
@@ -69,26 +71,45 @@ def off_path(before, ideal, after):
     return float(np.linalg.norm(after - (before + t * step)))
 
 
-def pupil_masks(renderer, seeds, z_dim):
-    """seed -> bool [H, W] of the inner 80% of both pupils (renderers that report eye geometry), else {}."""
-    rendering = renderer.render(seeds_to_z(seeds, z_dim))
-    if "pupil_radius" not in rendering.attributes:
+def pupil_geometry(renderer, seeds, z_dim):
+    """seed -> (eye centres [2, 2] as x, y in pixels, iris radius, pupil radius) for renderers that report them,
+    else {}."""
+    attributes = renderer.render(seeds_to_z(seeds, z_dim)).attributes
+    if "pupil_radius" not in attributes:
         return {}
-    size = rendering.masks.shape[-1]
-    centre = torch.arange(size, dtype=torch.float32) + 0.5
-    masks = {}
-    for seed, eyes, radius in zip(seeds, rendering.attributes["eye_centres"], rendering.attributes["pupil_radius"]):
-        distance = torch.stack([(centre[None, :] - x).square() + (centre[:, None] - y).square() for x, y in eyes])
-        masks[seed] = (distance.amin(0) <= (0.8 * radius) ** 2).numpy()
-    return masks
+    return {seed: (centres, float(iris), float(pupil)) for seed, centres, iris, pupil in
+            zip(seeds, attributes["eye_centres"], attributes["iris_radius"], attributes["pupil_radius"])}
+
+
+def pupil_lightness(image, geometry):
+    """CIELAB lightness of the lighter of the two pupils in ``image`` (H x W x 3 uint8), the target's ``geometry``
+    (from ``pupil_geometry``) saying where they were.
+
+    A pupil's lightness is the mean over a disc of 80% of its radius, at the darkest place within ``PUPIL_SHIFT``
+    iris radii of where it was: an eye edit carries some of the reference's eye geometry and may move the pupil
+    by a pixel or two (then the glint, which sits on the pupil's rim, falls where the pupil was), which is not a
+    colour that neither image has; a pupil lightened in place is.
+    """
+    centres, iris_radius, pupil_radius = geometry
+    lightness = torch.from_numpy(rgb_to_lab(image.reshape(-1, 3)).reshape(image.shape)[..., 0]).float()
+    reach = math.ceil(0.8 * pupil_radius)
+    offsets = torch.arange(-reach, reach + 1, dtype=torch.float32)
+    disc = (offsets[None, :].square() + offsets[:, None].square() <= (0.8 * pupil_radius) ** 2).float()
+    disc_mean = torch.nn.functional.conv2d(lightness[None, None], (disc / disc.sum())[None, None], padding=reach)[0, 0]
+    x = torch.arange(image.shape[1], dtype=torch.float32) + 0.5
+    y = torch.arange(image.shape[0], dtype=torch.float32) + 0.5
+    # the window holds at least the pixel nearest the centre, however small the iris
+    window = max(PUPIL_SHIFT * iris_radius, 0.71)
+    return max(float(disc_mean[(x[None, :] - cx).square() + (y[:, None] - cy).square() <= window ** 2].min())
+               for cx, cy in centres.tolist())
 
 
 @torch.no_grad()
 def ideal_edit(G, renderer, target_seed, reference_seed, part):
-    """The renderer's picture of the target with the part's colour coordinate taken from the reference."""
+    """The renderer's picture of the target with the part's colour coordinates taken from the reference."""
     z = seeds_to_z([target_seed], G.z_dim)
-    i = renderer.COORDINATES[TRANSFER[part]]
-    z[0, i] = seeds_to_z([reference_seed], G.z_dim)[0, i]
+    coordinates = [renderer.COORDINATES[name] for name in TRANSFER[part]]
+    z[0, coordinates] = seeds_to_z([reference_seed], G.z_dim)[0, coordinates]
     return to_uint8(renderer.render(z).images)[0]
 
 
@@ -112,7 +133,7 @@ def measure_pairs(G, renderer, catalog, pairs_of, steps):
     pairs), ROI from the renderer's masks."""
     seeds = sorted({s for pairs in pairs_of.values() for pair in pairs for s in pair})
     masks = {s: m.numpy() for s, m in zip(seeds, renderer.render(seeds_to_z(seeds, G.z_dim)).masks)}
-    pupils = pupil_masks(renderer, seeds, G.z_dim)
+    pupils = pupil_geometry(renderer, seeds, G.z_dim)
     ideal = {(pair, part): ideal_edit(G, renderer, *pair, part)
              for part, pairs in pairs_of.items() if part in TRANSFER for pair in pairs}
 
@@ -127,7 +148,7 @@ def measure_pairs(G, renderer, catalog, pairs_of, steps):
             measures.update(moved=float(gap @ (after - before)), gap2=float(gap @ gap),
                             off_path=off_path(before, ideal_colour, after))
         if part == "eyes" and pupils:
-            measures["dark_pupils"] = float(rgb_to_lab(result.result[pupils[target]])[:, 0].mean() <= DARK_PUPIL_L)
+            measures["dark_pupils"] = float(pupil_lightness(result.result, pupils[target]) <= DARK_PUPIL_L)
         return measures
 
     rows, prepared = [], PreparedSeeds(G, catalog)  # each seed prepared once for every part
@@ -171,18 +192,19 @@ def choose_defaults(rows, parts=("eyes", "mouth"), target_share=0.6):
     return epsilon, lam
 
 
-def part_defaults(rows, parts, epsilon, target_share=0.8):
+def part_defaults(rows, parts, epsilon, target_share=0.8, tolerance=0.02):
     """Per part whose colour gap the catalog-wide ``epsilon`` closes less than ``target_share`` of, or more than it
-    needs: the smallest swept epsilon that closes ``target_share`` (else the one that closes the most). Parts that
-    ``epsilon`` serves exactly are left out."""
+    needs: the smallest swept epsilon that closes ``target_share``, else the smallest that closes the most (to
+    within ``tolerance``: a larger budget also changes more outside the part). Parts that ``epsilon`` serves
+    exactly are left out."""
     chosen = {}
     for part in parts:
         sweep = sorted((r["value"], r["transfer"]) for r in rows
                        if r["method"] == "sequential" and r["part"] == part and not math.isnan(r["transfer"]))
         if not sweep:
             continue
-        enough = [value for value, share in sweep if share >= target_share]
-        best = enough[0] if enough else max(sweep, key=lambda vs: vs[1])[0]
+        most = max(share for _, share in sweep)
+        best = next(value for value, share in sweep if share >= min(target_share, most - tolerance))
         if best != epsilon:
             chosen[part] = best
     return chosen
@@ -209,12 +231,13 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    renderer, parts, prefix = RENDERERS[args.model], MEASURED_PARTS[args.model], args.model.replace("-faces", "")
+    renderer, prefix = RENDERERS[args.model], args.model.replace("-faces", "")
     G = bundled_generator(args.model, args.weights)
     catalog = load_catalog(args.catalog or args.model)
     catalog.check_fits(G)
-    summary = {"parts_without_clusters": [p for p in parts if p not in catalog.labels]}
-    parts = [p for p in parts if p in catalog.labels]
+    summary = {"parts_without_clusters": [p for p in renderer.PARTS if p not in catalog.labels]}
+    parts = [p for p in renderer.PARTS if p in catalog.labels]  # Fig. 7 for every named part
+    colour_parts = [p for p in TRANSFER if p in parts]
 
     mae, baseline, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64], renderer)
     summary["reconstruction_mae_0_255"] = {"generator": round(float(mae), 2), "mean_face_baseline": round(float(baseline), 2)}
@@ -249,7 +272,7 @@ def main():
         r["part"]: {k: round(r[k], 3) for k in ("pairs", "in_mse", "out_mse", "transfer", "off_path", "dark_pupils")
                     if k in r}
         for r in rows if r["method"] == "sequential" and r["value"] == epsilon}
-    own = part_defaults(rows, parts, epsilon)
+    own = part_defaults(rows, colour_parts, epsilon)
     summary["per_part_epsilon"] = own
     if args.store_defaults:
         catalog.epsilon["default"], catalog.lam["default"] = on_slider_grid(epsilon), on_slider_grid(lam)
@@ -257,7 +280,7 @@ def main():
             catalog.set_default_epsilon(part, value)
         catalog.save(catalog.path)
 
-    figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], parts)
+    figure = edit_grid(G, catalog, 11, [3, 25, 42, 77], colour_parts[:5])
     Image.fromarray(figure).save(out / f"{prefix}-grid.png")
     print(json.dumps(summary, indent=2))
     (out / f"{prefix}-summary.json").write_text(json.dumps(summary, indent=2))
