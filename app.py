@@ -406,7 +406,8 @@ def build_demo(service, labelling=False):
             edit, notes = EditRequest.lenient(service.catalog, examples[int(index)], fallback, example_defaults)
             return show(edit, notes, overlay, own_scale)
 
-        with_link(examples_ds.click(open_example, [examples_ds, *VIEW], **page_event))
+        # the last click wins: a click while an example is still being edited would otherwise be dropped
+        with_link(examples_ds.click(open_example, [examples_ds, *VIEW], trigger_mode="always_last", **page_event))
 
         # ---- references by looking -------------------------------------------------------------------------
         def strip(model, psi, seeds=()):

@@ -184,6 +184,22 @@ def test_every_example_shows_four_pictures_and_no_error(page, app_url):
         assert page.locator("#model input").input_value().startswith("Cartoon faces")
 
 
+def test_the_last_example_clicked_wins(page, app_url):
+    # a second click while the first example was still being edited used to be dropped: the page stayed on the first
+    open_app(page, app_url)
+    rows = json.loads((Path(__file__).resolve().parent.parent / "examples" / "examples.json").read_text())
+    others = [i for i, row in enumerate(rows) if i > 0 and row["model"] == rows[0]["model"]
+              and row["part"] != rows[0]["part"]]
+    assert len(others) >= 2, "needs two more examples of the first example's model"
+    last = rows[others[-1]]
+    examples = page.locator("#examples button.gallery-item")
+    examples.nth(others[0]).click()
+    examples.nth(others[-1]).click()
+    page.wait_for_function("(q) => location.search.includes(q)",
+                           arg=f"target={last['target']}&reference={last['reference']}&part={last['part']}&")
+    assert page.locator("#target input").input_value() == str(last["target"])
+
+
 def test_an_unavailable_model_leaves_the_page_as_it_was(page, app_url):
     open_app(page, f"{app_url}?model={MODEL}&target=4&reference=8&part=mouth")
     page.locator("#model input").click()
