@@ -215,7 +215,8 @@ def build_parser():
         else:
             p.add_argument("--part", nargs="*", help="parts (default: every named part)")
             p.add_argument("--pairs", type=int, default=50)
-            p.add_argument("--steps", type=int, default=6, help="points per curve over the catalog's range (lambda's curve adds 3 below its first)")
+            p.add_argument("--steps", type=int, default=6,
+                           help="points per curve across the catalog's range (lambda's adds 3 below its first)")
             p.add_argument("--seed", type=int, default=0)
         p.set_defaults(run=run)
     return parser
