@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 import ganedit
-from ganedit.bundled.train import argument_parser, train
+from ganedit.bundled.train import RECIPES, argument_parser, build_generator, multiscale_l1, render_on, train
 
 
 def run(tmp_path, name, *extra):
@@ -71,3 +71,18 @@ def test_fit_minutes_refuses_what_it_cannot_time(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--steps must be at least 25, got 10"):
         run(tmp_path, "short", "--fit-minutes", "5", "--steps", "10")
     assert not (tmp_path / "short.ckpt").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("model", list(RECIPES))
+def test_a_batch_is_drawn_and_weighed_on_the_training_device(model):
+    # "meta" stands in for a GPU here: like CUDA tensors, meta tensors refuse to mix with CPU ones, so a tensor
+    # that the renderer, the part weights or the loss made on the CPU would raise
+    recipe = RECIPES[model]
+    z = recipe.renderer.sample_z(2, 0)
+    with pytest.raises(RuntimeError):
+        recipe.renderer.render(z.to("meta"))  # drawn without render_on, the renderer's own tensors are on the CPU
+    rendering = render_on("meta", recipe.renderer.render, z)
+    assert rendering.images.device.type == rendering.masks.device.type == "meta"
+    G = build_generator(recipe, seed=0).to("meta")
+    loss = multiscale_l1(G(z.to("meta"), noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
+    assert loss.device.type == "meta" and loss.shape == ()

@@ -10,8 +10,9 @@ drowned out by the large face and background areas. Checkpoints make the run res
     python -m ganedit.bundled.train --minutes 60            # resumes from the checkpoint if there is one
     python -m ganedit.bundled.train --model cartoon-faces-128 --minutes 60   # v2: 128 px, renderer_v2
 
-The renderer draws on the CPU (``--threads``); the generator trains on ``--device``, CUDA when there is one. The
-batches are the same on every device (z comes from a CPU random generator), so a run may move between devices.
+The generator trains on ``--device``, CUDA when there is one, and the renderer draws each batch there too (on a
+GPU, drawing on the CPU would leave the generator waiting). z comes from a CPU random generator, so the batches
+are the same on every device up to float rounding, and a run may move between devices.
 On a machine of unknown speed, ``--fit-minutes`` times the first steps and sizes the schedule to the time there is,
 and ``--init`` starts a new run from trained weights (the bundled ones) rather than from random ones:
 
@@ -46,7 +47,7 @@ class Recipe:
     part_weights: dict
 
     def weights_of(self, masks):
-        table = torch.tensor([self.part_weights[p] for p in self.renderer.PARTS])
+        table = torch.tensor([self.part_weights[p] for p in self.renderer.PARTS], device=masks.device)
         return table[masks].unsqueeze(1)
 
 
@@ -72,6 +73,13 @@ def multiscale_l1(output, target, weights):
             output, target, weights = (F.avg_pool2d(t, 2) for t in (output, target, weights))
         loss = loss + (weights * (output - target).abs()).sum() / weights.sum()
     return loss / 3
+
+
+def render_on(device, render, z):
+    """``render(z)`` drawn on ``device``: the renderers make every tensor with torch's factory functions, which
+    follow the ``torch.device`` context."""
+    with torch.device(device):
+        return render(z.to(device))
 
 
 def build_generator(recipe, seed):
@@ -136,8 +144,8 @@ def train(args):
     if args.fit_minutes and args.steps and args.steps < FIT_TIMED_STEPS[1]:
         raise SystemExit(f"--fit-minutes times steps {FIT_TIMED_STEPS[0]} to {FIT_TIMED_STEPS[1]}: "
                          f"--steps must be at least {FIT_TIMED_STEPS[1]}, got {args.steps}")
-    val_z = sample_z(256, VALIDATION_SEED)
-    val_z, val_targets = val_z.to(device), render(val_z).images.to(device)
+    val_z = sample_z(256, VALIDATION_SEED).to(device)
+    val_targets = render_on(device, render, val_z).images
     deadline = time.time() + args.minutes * 60
     total_steps = args.total_steps
 
@@ -160,9 +168,8 @@ def train(args):
         for group in opt.param_groups:
             group["lr"] = lr
         z = torch.randn(args.batch, z_dim, generator=data_rng)
-        rendering = render(z)
-        loss = multiscale_l1(G(z.to(device), noise_mode="const"), rendering.images.to(device),
-                             recipe.weights_of(rendering.masks).to(device))
+        rendering = render_on(device, render, z)
+        loss = multiscale_l1(G(z.to(device), noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -220,9 +227,9 @@ def argument_parser():
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is saved")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (the renderer always runs on the CPU)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (training and drawing on the CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="where the generator trains (default: cuda when available)")
+                        help="where the generator trains and its batches are drawn (default: cuda when available)")
     parser.add_argument("--checkpoint", help="resumable training state (default .train/MODEL.ckpt, not committed)")
     parser.add_argument("--out", help="the weights (default ganedit/bundled/MODEL.safetensors)")
     parser.add_argument("--log-every", type=int, default=200)
