@@ -35,6 +35,8 @@ def sweep_values(catalog, method, steps=6):
     the inside more than sequential's largest budget, and the curves would not meet at any In-MSE. So lambda's
     sweep also runs below its first step, halving it ``LAMBDA_HALVINGS`` times.
     """
+    if steps < 1:
+        raise ValueError(f"steps (points per curve) must be at least 1, got {steps}")
     spec = catalog.epsilon if method == "sequential" else catalog.lam
     values = np.linspace(spec["min"], spec["max"], steps + 1)[1:]
     if method != "sequential":
@@ -62,6 +64,10 @@ def evaluate(G, catalog, parts, pairs, methods=("sequential", "simultaneous"), s
     ``pair_measures(target_seed, reference_seed, part, result, roi)`` returns a dict of further numbers, which
     are summed over the pairs into the row. ``prepared`` (PreparedSeeds) lets several calls share prepared seeds.
     """
+    if not parts:
+        raise ValueError("no named parts to evaluate: name some first (python -m ganedit label)")
+    if not pairs:
+        raise ValueError("evaluate needs at least one (target, reference) pair, got none")
     prepared = PreparedSeeds(G, catalog) if prepared is None else prepared
     jobs = [(part, method, value) for part in parts for method in methods for value in sweep_values(catalog, method, steps)]
     rows = []

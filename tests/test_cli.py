@@ -56,3 +56,19 @@ def test_evaluate_writes_only_inside_its_out_folder(tmp_path):
                   "--pairs", "2", "--steps", "2")
     assert bad.returncode == 2 and "part name '../../escape'" in bad.stderr
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_evaluate_refuses_an_empty_run_before_it_starts(tmp_path):
+    catalog = load_catalog("cartoon-faces")
+    catalog.save(tmp_path / "named")
+    catalog.labels = {}
+    catalog.save(tmp_path / "unnamed")
+    out = tmp_path / "out"
+    refusals = (("named", ["--steps", "0"], "steps (points per curve) must be at least 1, got 0"),
+                ("named", ["--pairs", "0"], "at least one (target, reference) pair"),
+                ("unnamed", [], "no named parts to evaluate"))
+    for catalog_path, extra, words in refusals:
+        run = run_cli("evaluate", "--model", "cartoon-faces", "--catalog", str(tmp_path / catalog_path),
+                      "--out", str(out), "--pairs", "2", "--steps", "2", *extra)
+        assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr, run.stderr
+        assert not out.exists()

@@ -104,12 +104,11 @@ def pupil_lightness(image, geometry):
                for cx, cy in centres.tolist())
 
 
-@torch.no_grad()
-def ideal_edit(G, renderer, target_seed, reference_seed, part):
+def ideal_edit(renderer, target_seed, reference_seed, part, z_dim):
     """The renderer's picture of the target with the part's colour coordinates taken from the reference."""
-    z = seeds_to_z([target_seed], G.z_dim)
+    z = seeds_to_z([target_seed], z_dim)
     coordinates = [renderer.COORDINATES[name] for name in TRANSFER[part]]
-    z[0, coordinates] = seeds_to_z([reference_seed], G.z_dim)[0, coordinates]
+    z[0, coordinates] = seeds_to_z([reference_seed], z_dim)[0, coordinates]
     return to_uint8(renderer.render(z).images)[0]
 
 
@@ -134,7 +133,7 @@ def measure_pairs(G, renderer, catalog, pairs_of, steps):
     seeds = sorted({s for pairs in pairs_of.values() for pair in pairs for s in pair})
     masks = {s: m.numpy() for s, m in zip(seeds, renderer.render(seeds_to_z(seeds, G.z_dim)).masks)}
     pupils = pupil_geometry(renderer, seeds, G.z_dim)
-    ideal = {(pair, part): ideal_edit(G, renderer, *pair, part)
+    ideal = {(pair, part): ideal_edit(renderer, *pair, part, G.z_dim)
              for part, pairs in pairs_of.items() if part in TRANSFER for pair in pairs}
 
     def colour_measures(target, reference, part, result, roi):
