@@ -18,8 +18,8 @@ from PIL import Image
 import ganedit
 from ganedit.bundled import RENDERERS
 from ganedit.bundled import renderer_v2
-from ganedit.bundled.evaluate import (DARK_PUPIL_L, PRESENCE, PUPIL_SHIFT, TRANSFER, ideal_edit, pairs_per_part,
-                                      part_defaults, pupil_geometry, pupil_lightness)
+from ganedit.bundled.evaluate import (DARK_PUPIL_L, PRESENCE, PUPIL_SHIFT, TRANSFER, error_by_part, ideal_edit,
+                                      pairs_per_part, part_defaults, pupil_geometry, pupil_lightness)
 from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, name_clusters, part_ious
 from ganedit.bundled.train import RECIPES, build_generator
 from ganedit.evaluation import random_pairs
@@ -71,6 +71,19 @@ def test_generator_reproduces_its_renderer_on_unseen_seeds(bundled):
     mae = np.abs(generated - rendered).mean()
     baseline = np.abs(rendered - rendered.mean(0)).mean()  # what the mean picture would score
     assert mae < MAX_MAE[name] < 0.4 * baseline, (mae, baseline)
+
+
+def test_the_error_per_part_is_over_that_parts_pixels_and_says_where_the_error_is():
+    rendered = np.full((2, 4, 4, 3), 100, np.uint8)
+    masks = np.zeros((2, 4, 4), np.int64)
+    masks[:, :2] = 2  # the top half of both images is part 2; part 1 has no pixel
+    generated = rendered.copy()
+    generated[0, :2] += np.array([30, 0, 0], np.uint8)  # part 2 of image 0 off by 30 in red: 10 over the channels
+    generated[1, 3, 3] -= 12  # one pixel of part 0 off by 12 in every channel
+    by_part = error_by_part(generated, rendered, masks, ("bg", "absent", "top"))
+    assert set(by_part) == {"bg", "top"}
+    assert by_part["top"] == {"mae": 5.0, "share": round(80 / 92, 3)}  # 8 of 16 pixels off by 10
+    assert by_part["bg"] == {"mae": 0.75, "share": round(12 / 92, 3)}  # 1 of 16 pixels off by 12
 
 
 def test_committed_catalog_fits_the_weights_and_its_parts_are_the_renderers(bundled):

@@ -1,6 +1,7 @@
 """Measure the bundled model against its renderer's ground truth (the numbers in README.md).
 
-- reconstruction: mean absolute error per pixel (0-255) between G(seed) and render(seed), and a sample grid;
+- reconstruction: mean absolute error per pixel (0-255) between G(seed) and render(seed), overall and per part,
+  and a figure of faces with their error;
 - clusters are parts: IoU of each named part of the committed catalog with the renderer's mask;
 - the paper's Fig. 7 on ground truth, for every named part: In-MSE vs Out-MSE with the region of interest from
   the renderer's masks, sequential over epsilon against simultaneous over lambda;
@@ -49,15 +50,34 @@ POOL_FACTOR = 6  # pairs drawn per pair wanted: enough for a part that both face
 SEED_OFFSET = 1_000_000
 
 
+ERROR_GAIN = 4  # the samples figure shows |G - render| this many times brighter
+
+
+def error_by_part(generated, rendered, masks, parts):
+    """Per part the renderer's masks draw: the mean absolute error (0-255) over its pixels, and its share of
+    the images' summed error (where the error is, not only how large it is)."""
+    error = np.abs(generated.astype(float) - rendered.astype(float)).mean(-1)
+    total = error.sum()
+    return {part: {"mae": round(float(error[masks == k].mean()), 2),
+                   "share": round(float(error[masks == k].sum() / total), 3)}
+            for k, part in enumerate(parts) if (masks == k).any()}
+
+
 @torch.no_grad()
 def reconstruction(G, seeds, renderer):
+    """G against the renderer on ``seeds``: the mean absolute error (0-255), that of the renderer's mean face,
+    the error per part, and a figure of 8 faces: rendered, generated, and their difference."""
     z = seeds_to_z(seeds, G.z_dim)
-    generated, rendered = to_uint8(G(z)), to_uint8(renderer.render(z).images)
-    mae = np.abs(generated.astype(float) - rendered.astype(float)).mean()
+    rendering = renderer.render(z)
+    generated, rendered = to_uint8(G(z)), to_uint8(rendering.images)
+    difference = np.abs(generated.astype(float) - rendered.astype(float))
+    mae = difference.mean()
     baseline = np.abs(rendered.astype(float) - rendered.astype(float).mean(0)).mean()
-    grid = stacked([side_by_side([labelled(enlarge(r, 128), f"render {s}") for r, s in zip(rendered[:8], seeds)]),
-                    side_by_side([labelled(enlarge(g, 128), f"generator {s}") for g, s in zip(generated[:8], seeds)])])
-    return mae, baseline, grid
+    error_images = np.clip(ERROR_GAIN * difference, 0, 255).astype(np.uint8)
+    rows = [(rendered, "render"), (generated, "generator"), (error_images, f"|error| x{ERROR_GAIN}")]
+    grid = stacked([side_by_side([labelled(enlarge(image, 128), f"{name} {s}") for image, s in zip(images[:8], seeds)])
+                    for images, name in rows])
+    return mae, baseline, error_by_part(generated, rendered, rendering.masks.numpy(), renderer.PARTS), grid
 
 
 def mean_lab(image, mask):
@@ -238,8 +258,9 @@ def main():
     parts = [p for p in renderer.PARTS if p in catalog.labels]  # Fig. 7 for every named part
     colour_parts = [p for p in TRANSFER if p in parts]
 
-    mae, baseline, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64], renderer)
-    summary["reconstruction_mae_0_255"] = {"generator": round(float(mae), 2), "mean_face_baseline": round(float(baseline), 2)}
+    mae, baseline, by_part, grid = reconstruction(G, list(HELD_OUT_SEEDS)[:64], renderer)
+    summary["reconstruction_mae_0_255"] = {"generator": round(float(mae), 2),
+                                           "mean_face_baseline": round(float(baseline), 2), "by_part": by_part}
     Image.fromarray(grid).save(out / f"{prefix}-samples.png")
 
     masks, activations = ground_truth(G, HELD_OUT_SEEDS, renderer)
