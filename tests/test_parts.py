@@ -127,7 +127,7 @@ def test_a_part_starts_from_its_own_default(own_mouth_default):
     G, catalog, mouth = own_mouth_default
     assert catalog.default_epsilon("mouth") == mouth != catalog.epsilon["default"]
     assert catalog.default_epsilon("clusters:" + ",".join(map(str, catalog.part_clusters("mouth")))) == mouth
-    assert catalog.default_epsilon("eyes") == catalog.epsilon["default"]  # the others keep the catalog's
+    assert catalog.default_epsilon("brows") == catalog.epsilon["default"]  # a part without its own keeps the catalog's
     implicit = ganedit.edit(G, catalog, 9, 12, "mouth")
     explicit = ganedit.edit(G, catalog, 9, 12, "mouth", epsilon=mouth)
     assert np.array_equal(implicit.result, explicit.result)

@@ -27,7 +27,7 @@ def catalog_of(catalog):
 def test_strict_fills_in_the_models_defaults(catalog_of, catalog):
     request = EditRequest.strict(catalog_of, MODEL, 9, "12", "eyes")
     assert (request.target, request.reference, request.method) == (9, 12, "sequential")
-    assert request.epsilon == catalog.epsilon["default"] and request.lam == catalog.lam["default"]
+    assert request.epsilon == catalog.default_epsilon("eyes") and request.lam == catalog.lam["default"]
     assert request.psi == ganedit.MODELS[MODEL].truncation_psi and request.threshold == ganedit.DEFAULT_THRESHOLD
     assert EditRequest.strict(catalog_of, MODEL, 9, 12, "eyes", "global").lam == 1.0
 

@@ -16,7 +16,7 @@ are the same on every device up to float rounding, and a run may move between de
 On a machine of unknown speed, ``--fit-minutes`` times the first steps and sizes the schedule to the time there is,
 and ``--init`` starts a new run from trained weights (the bundled ones) rather than from random ones:
 
-    python -m ganedit.bundled.train --model cartoon-faces-128 --device cuda --threads 16 --batch 64 \
+    python -m ganedit.bundled.train --model cartoon-faces-128 --device cuda --threads 16 --batch 256 \
         --init ganedit/bundled/cartoon-faces-128.safetensors --fit-minutes 8 --lr 2e-3
 """
 
