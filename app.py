@@ -41,6 +41,8 @@ CSS = """
 .legend .bar { width: 160px; height: 14px; border: 1px solid #555; }
 .legend .swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #555; vertical-align: middle; }
 #note textarea { color: #7a3e00; font-weight: 600; }
+/* a long choice ends in '…' before the dropdown's arrow instead of running under it */
+.secondary-wrap input { padding-right: 28px !important; text-overflow: ellipsis; }
 @media (max-width: 640px) {  /* phones: pictures as tall as they are wide, a smaller title */
   #panels > .block { height: auto !important; }
   h2 { font-size: 20px !important; }

@@ -158,7 +158,7 @@ class EditRequest:
         """(request, notes) from a share link's query (a mapping of text; missing keys use defaults).
 
         An unknown model, or one that ``catalog_of`` can't give, becomes ``fallback_model``; ``defaults(model)``
-        may suggest a dict of seeds and a part for a model (its example). Each fallback adds a note.
+        may suggest a dict of seeds, a part and its epsilon for a model (its example). Each fallback adds a note.
         """
         notes = []
         given = {key: values[key] for key in FIELDS if values.get(key) not in (None, "")}
@@ -186,9 +186,11 @@ class EditRequest:
         target = fall_back("target", suggested.get("target", 0), lambda v: parse_seed(v, "target seed"))
         reference = fall_back("reference", suggested.get("reference", 1), lambda v: parse_seed(v, "reference seed"))
         lams = lam_range(catalog, method)
+        # a suggested epsilon is its part's: a link to another part starts at that part's own default
+        epsilon = suggested.get("epsilon") if part == suggested.get("part") else None
         ranged = {}
         for field, name, bounds, default in (
-            ("epsilon", "ε", catalog.epsilon, suggested.get("epsilon", catalog.default_epsilon(part))),
+            ("epsilon", "ε", catalog.epsilon, catalog.default_epsilon(part) if epsilon is None else epsilon),
             ("lam", "λ", lams, lams["default"]),
             ("psi", "truncation ψ", dict(min=PSI_RANGE[0], max=PSI_RANGE[1]), MODELS[model].truncation_psi),
             ("threshold", "threshold", dict(min=THRESHOLD_RANGE[0], max=0.99), DEFAULT_THRESHOLD),

@@ -251,6 +251,21 @@ def test_first_screen_and_accessibility(page, app_url):
     assert serious == [], [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
 
 
+def test_no_dropdown_writes_its_choice_under_its_arrow(browser, app_url):
+    for viewport in ({"width": 1366, "height": 768}, {"width": 390, "height": 844}):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_app(page, app_url)
+        for dropdown in ("#model", "#part"):
+            text_end, arrow_start, overflow = page.locator(dropdown).evaluate("""block => {
+                const input = block.querySelector('input'), style = getComputedStyle(input);
+                return [input.getBoundingClientRect().right - parseFloat(style.paddingRight),
+                        block.querySelector('.icon-wrap').getBoundingClientRect().left, style.textOverflow]; }""")
+            assert text_end <= arrow_start and overflow == "ellipsis", (viewport, dropdown, text_end, arrow_start)
+        context.close()
+
+
 def test_on_a_phone_the_result_is_within_one_and_a_half_screens(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()

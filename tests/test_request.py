@@ -84,6 +84,17 @@ def test_lenient_falls_back_field_by_field_with_notes(catalog_of, catalog):
     assert any("truncation ψ 9 is outside 0 to 2; using 2." == n for n in notes)
 
 
+def test_the_examples_epsilon_goes_with_its_part_and_another_part_starts_at_its_own(catalog_of, catalog):
+    example = dict(target=3, reference=4, part="mouth", epsilon=9.9)
+    assert catalog.default_epsilon("hair") not in (catalog.epsilon["default"], 9.9)  # hair has a default of its own
+    linked, notes = EditRequest.lenient(catalog_of, dict(part="hair"), MODEL, lambda model: example)
+    assert notes == [] and (linked.target, linked.part, linked.epsilon) == (3, "hair", catalog.default_epsilon("hair"))
+    opened, _ = EditRequest.lenient(catalog_of, {}, MODEL, lambda model: example)
+    assert (opened.part, opened.epsilon) == ("mouth", 9.9)
+    same_part, _ = EditRequest.lenient(catalog_of, dict(part="mouth", target="50"), MODEL, lambda model: example)
+    assert (same_part.target, same_part.epsilon) == (50, 9.9)
+
+
 def test_lenient_clamps_numbers_into_the_catalogs_range(catalog_of, catalog):
     request, notes = EditRequest.lenient(catalog_of, dict(epsilon="500", lam="-1", method="simultaneous"), MODEL)
     assert request.epsilon == catalog.epsilon["max"] and request.lam == 0.0 and len(notes) == 2
