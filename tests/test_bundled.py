@@ -18,8 +18,9 @@ from PIL import Image
 import ganedit
 from ganedit.bundled import RENDERERS
 from ganedit.bundled import renderer_v2
-from ganedit.bundled.evaluate import (DARK_PUPIL_L, PRESENCE, PUPIL_SHIFT, TRANSFER, error_by_part, ideal_edit,
-                                      pairs_per_part, part_defaults, pupil_geometry, pupil_lightness)
+from ganedit.bundled.evaluate import (DARK_PUPIL_L, PRESENCE, PUPIL_SHIFT, TRANSFER, choose_defaults, error_by_part,
+                                      ideal_edit, pairs_per_part, part_defaults, pupil_geometry, pupil_lightness,
+                                      saturating_epsilon)
 from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, name_clusters, part_ious
 from ganedit.bundled.train import RECIPES, build_generator
 from ganedit.evaluation import random_pairs
@@ -200,3 +201,16 @@ def test_a_part_gets_its_own_epsilon_only_when_the_catalogs_does_not_serve_it():
     # at the catalog-wide 6, eyes close 80% of the gap and first do so there: left out; lips close 80% from 4; the
     # frame never does, and 4 closes within 2 points of the most; skin closes the most only at the largest budget
     assert part_defaults(rows, list(sweep), epsilon=6.0) == {"lips": 4.0, "frame": 4.0, "skin": 8.0}
+
+
+def test_the_catalog_wide_defaults_are_the_first_budget_that_serves_eyes_and_mouth():
+    sequential = {"eyes": [(100, 0.5), (300, 0.65), (397, 0.8), (400, 0.9)],  # (In-MSE, share of the gap)
+                  "mouth": [(50, 0.4), (80, 0.55), (99.5, 0.62), (100, 0.7)]}
+    rows = [{"part": part, "method": "sequential", "value": float(e), "in_mse": in_mse, "transfer": share}
+            for part, sweep in sequential.items() for e, (in_mse, share) in zip((2, 4, 6, 8), sweep)]
+    rows += [{"part": "eyes", "method": "simultaneous", "value": lam, "in_mse": in_mse, "transfer": 0.5}
+             for lam, in_mse in ((1.0, 150), (2.0, 380), (3.0, 420))]
+    # the mouth first closes 60% at 6, where the eyes change the inside by 397: lambda 2 comes closest to that
+    assert choose_defaults(rows) == (6.0, 2.0)
+    # from 6 on, both change the inside by 99% of what the largest budget does
+    assert saturating_epsilon(rows) == 6.0

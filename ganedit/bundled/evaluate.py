@@ -184,13 +184,17 @@ def measure_pairs(G, renderer, catalog, pairs_of, steps):
     return rows
 
 
+def sequential_row(rows, part, epsilon):
+    return next(r for r in rows if r["method"] == "sequential" and r["part"] == part and r["value"] == epsilon)
+
+
 def saturating_epsilon(rows, parts=("eyes", "mouth"), share=0.99):
     """The smallest swept epsilon at which the sequential edits of ``parts`` change the inside (nearly) as much as
     at the largest: past it, a bigger budget only adds change outside the part."""
     epsilons = sorted({r["value"] for r in rows if r["method"] == "sequential"})
 
     def inside(part, value):
-        return next(r["in_mse"] for r in rows if r["method"] == "sequential" and r["part"] == part and r["value"] == value)
+        return sequential_row(rows, part, value)["in_mse"]
 
     return next(e for e in epsilons if all(inside(p, e) >= share * inside(p, epsilons[-1]) for p in parts))
 
@@ -205,7 +209,7 @@ def choose_defaults(rows, parts=("eyes", "mouth"), target_share=0.6):
     epsilons = sorted({r["value"] for r in rows if r["method"] == "sequential"})
     good = [e for e in epsilons if share("sequential", e) >= target_share]
     epsilon = good[0] if good else max(epsilons, key=lambda e: share("sequential", e))
-    in_mse = next(r["in_mse"] for r in rows if r["method"] == "sequential" and r["value"] == epsilon and r["part"] == parts[0])
+    in_mse = sequential_row(rows, parts[0], epsilon)["in_mse"]
     lam = min((r for r in rows if r["method"] == "simultaneous" and r["part"] == parts[0]),
               key=lambda r: abs(r["in_mse"] - in_mse))["value"]
     return epsilon, lam
@@ -246,7 +250,8 @@ def main():
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", default="docs")
-    parser.add_argument("--store-defaults", action="store_true", help="write the chosen epsilon and lambda into the catalog")
+    parser.add_argument("--store-defaults", action="store_true",
+                        help="write the chosen epsilon and lambda into the catalog")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
