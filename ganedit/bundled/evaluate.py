@@ -48,8 +48,6 @@ PUPIL_SHIFT = 0.25  # an eye edit may move the pupil this far (times the iris ra
 PAIR_SEED = 7  # pairs come from seeds 10^6 .. 2 * 10^6
 POOL_FACTOR = 6  # pairs drawn per pair wanted: enough for a part that both faces of about one pair in four have
 SEED_OFFSET = 1_000_000
-
-
 ERROR_GAIN = 4  # the samples figure shows |G - render| this many times brighter
 
 
