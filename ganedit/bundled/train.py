@@ -17,7 +17,12 @@ On a machine of unknown speed, ``--fit-minutes`` times the first steps and sizes
 and ``--init`` starts a new run from trained weights (the bundled ones) rather than from random ones:
 
     python -m ganedit.bundled.train --model cartoon-faces-128 --device cuda --threads 16 --batch 256 \
-        --init ganedit/bundled/cartoon-faces-128.safetensors --fit-minutes 8 --lr 2e-3
+        --init ganedit/bundled/cartoon-faces-128.safetensors --fit-minutes 6 --lr 2e-3 --compile
+
+``--compile`` runs each step's drawing, generator and loss through torch.compile: 1.8x faster steps on a 2-core
+CPU after about two minutes of compiling (bench/bench_train.py). Uncompiled, a step is about 2,900 small tensor
+operations (1,300 of them drawing the batch); compiling fuses them, which should matter most on a GPU, where
+launching each costs more than its arithmetic (not yet timed on one).
 """
 
 import argparse
@@ -163,13 +168,20 @@ def train(args):
                     "elapsed": start_elapsed + time.time() - start, "data_rng": data_rng.get_state()}, tmp)
         os.replace(tmp, checkpoint)
 
+    def batch_loss(z):
+        rendering = render_on(device, render, z)
+        return multiscale_l1(G(z, noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
+
+    if args.compile:
+        torch._dynamo.config.suppress_errors = True  # what can't be compiled here runs as it is, with a warning
+        batch_loss = torch.compile(batch_loss)
+
     while time.time() < deadline and step < last_step:
         lr = learning_rate(args.lr, step, total_steps)
         for group in opt.param_groups:
             group["lr"] = lr
         z = torch.randn(args.batch, z_dim, generator=data_rng)
-        rendering = render_on(device, render, z)
-        loss = multiscale_l1(G(z.to(device), noise_mode="const"), rendering.images, recipe.weights_of(rendering.masks))
+        loss = batch_loss(z.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -226,6 +238,9 @@ def argument_parser():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is saved")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile each step's drawing, generator and loss with torch.compile (fewer, fused "
+                             "operations: faster steps after a minute or two of compiling)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (training and drawing on the CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
