@@ -21,7 +21,8 @@ from ganedit.bundled import renderer_v2
 from ganedit.bundled.evaluate import (DARK_PUPIL_L, PRESENCE, PUPIL_SHIFT, TRANSFER, choose_defaults, error_by_part,
                                       ideal_edit, pairs_per_part, part_defaults, pupil_geometry, pupil_lightness,
                                       saturating_epsilon)
-from ganedit.bundled.make_catalog import HELD_OUT_SEEDS, cluster_part_overlap, ground_truth, name_clusters, part_ious
+from ganedit.bundled.make_catalog import (HELD_OUT_SEEDS, cluster_part_overlap, grid_ceiling_ious, ground_truth,
+                                          name_clusters, part_ious)
 from ganedit.bundled.train import RECIPES, build_generator
 from ganedit.evaluation import random_pairs
 from ganedit.imaging import to_uint8
@@ -131,6 +132,16 @@ def test_a_part_that_no_cluster_matches_well_is_not_named():
 def test_clusters_split_between_parts_by_majority_when_that_is_best():
     counts = torch.tensor([[500.0, 20, 0], [400, 10, 0], [30, 800, 0], [0, 200, 5]])
     assert name_clusters(counts, PARTS) == {"background": [0, 1], "face": [2, 3]}
+
+
+def test_the_best_a_coarse_layer_can_do_gives_each_cell_the_part_covering_most_of_it():
+    masks = torch.zeros(1, 4, 4, dtype=torch.long)
+    masks[0, 0, :2] = masks[0, 1, 0] = 1  # three of the top-left 2x2 cell's four pixels
+    masks[0, 3, 3] = 2  # one pixel of the bottom-right cell: a 2x2 grid can't show it
+    ious = grid_ceiling_ious(masks, 2, ("bg", "corner", "speck", "absent"))
+    assert ious == {"bg": 11 / 13, "corner": 3 / 4, "speck": 0.0, "absent": 0.0}  # bg: 12 true, 12 drawn, 11 both
+    assert grid_ceiling_ious(masks, 4, ("bg", "corner", "speck", "absent")) == {"bg": 1.0, "corner": 1.0, "speck": 1.0,
+                                                                                "absent": 0.0}
 
 
 def test_an_accessory_is_measured_on_the_first_pairs_that_both_wear_it():

@@ -34,7 +34,8 @@ from ..imaging import to_uint8
 from ..metrics import rgb_to_lab
 from ..seeds import seeds_to_z
 from . import RENDERERS
-from .make_catalog import HELD_OUT_SEEDS, bundled_generator, cluster_part_overlap, ground_truth, part_ious
+from .make_catalog import (HELD_OUT_SEEDS, bundled_generator, cluster_part_overlap, grid_ceiling_ious, ground_truth,
+                           layer_grid, part_ious)
 
 # part -> the renderer coordinates of its colour (the ideal edit takes them from the reference); the edit grid
 # figure shows the first five
@@ -269,6 +270,8 @@ def main():
     masks, activations = ground_truth(G, HELD_OUT_SEEDS, renderer)
     _, maps = cluster_part_overlap(catalog, masks, activations, renderer.PARTS)
     summary["iou"] = {p: round(v, 3) for p, v in part_ious(catalog.labels, maps, masks, renderer.PARTS).items()}
+    summary["iou_best_at_the_layers_resolution"] = {
+        p: round(v, 3) for p, v in grid_ceiling_ious(masks, layer_grid(catalog.layer), renderer.PARTS).items()}
 
     # accessories are worn by about half the faces, so pairs that both wear one are drawn from a larger pool
     pool = [(t + SEED_OFFSET, r + SEED_OFFSET) for t, r in random_pairs(POOL_FACTOR * args.pairs, PAIR_SEED)]

@@ -14,6 +14,7 @@ import itertools
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..catalog import build_catalog
 from ..loading import load_generator
@@ -109,6 +110,20 @@ def part_ious(labels, maps, masks, parts):
     return ious
 
 
+def grid_ceiling_ious(masks, grid, parts):
+    """Each part's IoU with its mask when every cell of a ``grid`` x ``grid`` map takes the part that covers most of
+    it: about the best that clusters of a layer of that resolution can do, since their maps are scaled up to the
+    masks' size by repeating cells."""
+    factor = masks.shape[-1] // grid
+    coverage = F.avg_pool2d(F.one_hot(masks, len(parts)).permute(0, 3, 1, 2).float(), factor)
+    maps = coverage.argmax(1).repeat_interleave(factor, 1).repeat_interleave(factor, 2)
+    return part_ious({part: [p] for p, part in enumerate(parts)}, maps, masks, parts)
+
+
+def layer_grid(layer):
+    return int(layer.split("x")[0])  # "64x64/Conv0_up" -> 64
+
+
 def labelled_catalog(G, layer, k, n_images, masks, activations, parts):
     catalog = build_catalog(G, layer=layer, k=k, n_images=n_images, seed=0)
     counts, maps = cluster_part_overlap(catalog, masks, activations, parts)
@@ -127,8 +142,12 @@ def main():
     args = parser.parse_args()
     G, parts = bundled_generator(args.model, args.weights), RENDERERS[args.model].PARTS
     masks, activations = ground_truth(G, NAMING_SEEDS, RENDERERS[args.model])
+    layers = args.layers or CANDIDATE_LAYERS[args.model]
+    for grid in sorted({layer_grid(layer) for layer in layers}):
+        ceiling = grid_ceiling_ious(masks, grid, parts)
+        print(f"the best a {grid}x{grid} layer can do: " + "  ".join(f"{p} {v:.2f}" for p, v in ceiling.items()))
     best = None
-    for layer, k in itertools.product(args.layers or CANDIDATE_LAYERS[args.model], args.k):
+    for layer, k in itertools.product(layers, args.k):
         catalog, ious = labelled_catalog(G, layer, k, args.n_images, masks, activations, parts)
         score = sum(ious[p] for p in SCORED_PARTS[args.model]) / len(SCORED_PARTS[args.model])
         print(f"{layer:16s} k={k:3d} mean IoU {score:.3f}  " + "  ".join(f"{p} {v:.2f}" for p, v in ious.items()))
