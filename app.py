@@ -219,12 +219,16 @@ def build_demo(service, labelling=False):
                     with gr.Tab("Grid"):
                         gr.Markdown(f"One target (the seed on the left), up to {ganedit.MAX_GRID_REFERENCES} "
                                     f"references and up to {ganedit.MAX_GRID_PARTS} parts, one row each: the paper's "
-                                    "Fig. 3. Method, ε, λ and ψ come from the controls on the left.")
+                                    "Fig. 3. Method, λ and ψ come from the controls on the left, and so does ε "
+                                    "unless each part takes its own default (a part whose channels it shares with "
+                                    "a larger one needs a larger ε; each row says what it used).")
                         with gr.Row():
                             grid_refs = gr.Textbox("12, 11, 21, 42", label="Reference seeds, comma-separated",
                                                    elem_id="grid-references")
                             grid_parts = gr.CheckboxGroup(part_choices(catalog), value=ganedit.default_parts(catalog),
                                                           label="Parts", elem_id="grid-parts")
+                        grid_own_epsilon_cb = gr.Checkbox(True, label="Each part at its own default ε",
+                                                          elem_id="grid-own-epsilon")
                         grid_btn = gr.Button("Make grid", variant="primary", elem_id="grid-button")
                         grid_img = gr.Image(label="Grid", type="filepath", format="png", interactive=False,
                                             buttons=["download", "fullscreen"], elem_id="grid-image")
@@ -438,8 +442,15 @@ def build_demo(service, labelling=False):
         def compute_grid(grid, progress):
             return service.grid(grid, lambda fraction, message=None: progress(fraction, desc=message))
 
-        def make_grid(model, target, references, parts, method, epsilon, lam, psi, progress=gr.Progress()):
+        def make_grid(model, target, references, parts, method, epsilon, lam, psi, own_epsilon=True,
+                      progress=gr.Progress()):
+            """The paper's Fig. 3 as one PNG: a target seed, 1 to 4 reference seeds (text, comma-separated), 1 to 6
+            parts, a method, ε, λ and ψ; own_epsilon (true or false): each part at its own default ε instead."""
             try:
+                if not isinstance(own_epsilon, bool):
+                    raise ValueError(f"own_epsilon must be true or false; got a {type(own_epsilon).__name__}")
+                if own_epsilon:
+                    epsilon = None
                 seeds = str(references or "").replace(",", " ").split()
                 grid = ganedit.GridRequest.strict(service.catalog, model, target, seeds, parts or [], method,
                                                   epsilon, lam, psi)
@@ -449,8 +460,8 @@ def build_demo(service, labelling=False):
             return pictures.write(f"{model}_t{grid.target}_grid", {"grid": image})["grid"]
 
         grid_btn.click(make_grid, [model_dd, target_num, grid_refs, grid_parts, method_radio, epsilon_sl, lam_sl,
-                                   psi_sl], grid_img, api_name="grid", preprocess=False, concurrency_id="grid",
-                       concurrency_limit=1)
+                                   psi_sl, grid_own_epsilon_cb], grid_img, api_name="grid", preprocess=False,
+                       concurrency_id="grid", concurrency_limit=1)
 
         # ---- the API: /edit by names --------------------------------------------------------------------
         def api_edit(model, target_seed, reference_seed, part, method, epsilon):

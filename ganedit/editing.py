@@ -87,15 +87,22 @@ def prepare_seed(G, catalog, seed, truncation_psi=None, noise_mode="const"):
     return PreparedSeed(seed, psi, styles, to_uint8(images)[0], catalog.cluster_map(activations)[0])
 
 
+def edit_settings(catalog, part, method, epsilon=None, lam=None):
+    """(epsilon, lam) an edit of ``part`` runs with: those given, else the part's default epsilon and the
+    catalog's lambda (1 for the global method, which applies lambda everywhere)."""
+    if epsilon is None:
+        epsilon = catalog.default_epsilon(part)
+    if lam is None:
+        lam = 1.0 if method == "global" else catalog.lam["default"]
+    return epsilon, lam
+
+
 @torch.no_grad()
 def edit_prepared(G, catalog, target, reference, part, method="sequential", epsilon=None, lam=None,
                   threshold=DEFAULT_THRESHOLD, interpolate_bias=False, noise_mode="const"):
     """One edit from two prepared seeds: the styles' transfer, one synthesis, then the metrics. The queries
     validate the parameters."""
-    if epsilon is None:
-        epsilon = catalog.default_epsilon(part)
-    if lam is None:
-        lam = 1.0 if method == "global" else catalog.lam["default"]
+    epsilon, lam = edit_settings(catalog, part, method, epsilon, lam)
     styles = transfer(target.styles, reference.styles, catalog, part, method, epsilon, lam, threshold, interpolate_bias)
     result = to_uint8(G.synthesis(styles, noise_mode=noise_mode))[0]
     return measure(G, catalog, target, reference, result, part)
@@ -116,7 +123,7 @@ def measure(G, catalog, target, reference, result, part):
 def grid_edits(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
                truncation_psi=None, progress=None):
     """The edits of the paper's Fig. 3: one row per part, one EditResult per reference (figures.grid_figure
-    draws them)."""
+    draws them). Without ``epsilon``, each part's row takes the part's own default."""
     target = prepare_seed(G, catalog, target_seed, truncation_psi)
     references = [prepare_seed(G, catalog, s, truncation_psi) for s in reference_seeds]
     rows = []

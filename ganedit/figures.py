@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .editing import grid_edits
+from .editing import edit_settings, grid_edits
 from .imaging import crop_rows
 from .heatmap import difference_heatmap, heatmap
 
@@ -123,22 +123,33 @@ def edit_strip(result, caption=""):
     return side_by_side([labelled(p, n) for p, n in zip(panels, names)])
 
 
-def grid_figure(target_seed, reference_seeds, parts, rows):
+def grid_figure(target_seed, reference_seeds, parts, rows, settings=None):
     """The paper's Fig. 3 as one picture: target and references, then one row of edited targets per part
-    (``rows`` as editing.grid_edits returns them)."""
+    (``rows`` as editing.grid_edits returns them), each row's first cell naming its part and, when given, its
+    setting (e.g. "eps 12.7")."""
     first = rows[0]
     top = [labelled(enlarge(first[0].target), f"target {target_seed}")]
     top += [labelled(enlarge(r.reference), f"reference {s}") for r, s in zip(first, reference_seeds)]
     lines = [side_by_side(top)]
-    for part, results in zip(parts, rows):
-        lines.append(side_by_side([labelled(np.full_like(enlarge(first[0].target), 255), part)]
+    for i, (part, results) in enumerate(zip(parts, rows)):
+        name = f"{part}, {settings[i]}" if settings else part
+        lines.append(side_by_side([labelled(np.full_like(enlarge(first[0].target), 255), name)]
                                   + [labelled(enlarge(r.result), f"{part} from {s}")
                                      for r, s in zip(results, reference_seeds)]))
     return stacked(lines)
 
 
+def setting_caption(catalog, part, method, epsilon=None, lam=None):
+    """What an edit's strength was: "eps 12.7" for the sequential method, "lambda 1.7" for the others (spelled
+    out: the figures' font has no Greek letters)."""
+    epsilon, lam = edit_settings(catalog, part, method, epsilon, lam)
+    return f"eps {epsilon:g}" if method == "sequential" else f"lambda {lam:g}"
+
+
 def edit_grid(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,
               truncation_psi=None, progress=None):
-    """The paper's Fig. 3 for one target, a few references and parts: grid_edits, drawn by grid_figure."""
+    """The paper's Fig. 3 for one target, a few references and parts: grid_edits, drawn by grid_figure with each
+    row's setting (without ``epsilon``, each part takes its own default)."""
     rows = grid_edits(G, catalog, target_seed, reference_seeds, parts, method, epsilon, lam, truncation_psi, progress)
-    return grid_figure(target_seed, reference_seeds, parts, rows)
+    settings = [setting_caption(catalog, part, method, epsilon, lam) for part in parts]
+    return grid_figure(target_seed, reference_seeds, parts, rows, settings)

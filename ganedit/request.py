@@ -240,14 +240,15 @@ class GridRequest:
     references: tuple
     parts: tuple
     method: str
-    epsilon: float
+    epsilon: float | None  # None: each part's row at the part's own default
     lam: float
     psi: float
 
     @classmethod
     def strict(cls, catalog_of, model, target, references, parts, method="sequential", epsilon=None, lam=None,
                psi=None):
-        """Like EditRequest.strict, with 1 to MAX_GRID_REFERENCES reference seeds and 1 to MAX_GRID_PARTS parts."""
+        """Like EditRequest.strict, with 1 to MAX_GRID_REFERENCES reference seeds and 1 to MAX_GRID_PARTS parts;
+        without ``epsilon``, each part's row takes the part's own default (as the CLI's grids do)."""
         for field, values, most in (("references", references, MAX_GRID_REFERENCES), ("parts", parts, MAX_GRID_PARTS)):
             if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= most:
                 count = len(values) if isinstance(values, (list, tuple)) else shown(values)
@@ -256,4 +257,5 @@ class GridRequest:
         catalog = catalog_of(first.model)
         seeds = tuple(parse_seed(seed, "each reference seed") for seed in references)
         parts = tuple(dict.fromkeys(check_part(part, catalog) for part in parts))
-        return cls(first.model, first.target, seeds, parts, first.method, first.epsilon, first.lam, first.psi)
+        epsilon = None if epsilon is None else first.epsilon
+        return cls(first.model, first.target, seeds, parts, first.method, epsilon, first.lam, first.psi)

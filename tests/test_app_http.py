@@ -142,9 +142,25 @@ def test_grid_is_one_png_with_a_column_per_reference(client, library):
     assert three.height > 2 * ganedit.MODELS[MODEL].resolution  # a first row plus one row per part
     with pytest.raises(Exception, match="a grid takes 1 to 4 references; got 5"):
         client.predict(MODEL, TARGET, "1, 2, 3, 4, 5", parts, "sequential", epsilon, 5.0, 1.0, api_name="/grid")
+    with pytest.raises(Exception, match="own_epsilon must be true or false; got a str"):
+        client.predict(MODEL, TARGET, "7", parts, "sequential", epsilon, 5.0, 1.0, "false", api_name="/grid")
     # a crafted call with 1,000 parts is refused before any work (it once took 68 s and 3.6 GB)
     with pytest.raises(Exception, match="a grid takes 1 to 6 parts; got 1000"):
         client.predict(MODEL, TARGET, "7", [PART] * 1000, "sequential", epsilon, 5.0, 1.0, api_name="/grid")
+
+
+def test_a_grid_row_takes_its_parts_own_default_unless_told_to_use_the_slider(client, library):
+    catalog, epsilon, _ = library
+    own = catalog.default_epsilon(PART)
+    assert own != epsilon  # the bundled catalog gives the eyes their own default
+
+    def grid(slider, own_epsilon):
+        return read(client.predict(MODEL, TARGET, "7", [PART], "sequential", slider, 5.0, 1.0, own_epsilon,
+                                   api_name="/grid"))
+
+    by_default = grid(epsilon, True)
+    assert np.array_equal(by_default, grid(own, False))
+    assert not np.array_equal(by_default, grid(epsilon, False))
 
 
 def test_methods_all_run_and_differ(client, library):

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 import ganedit
-from ganedit import EditRequest, RequestError
+from ganedit import EditRequest, GridRequest, RequestError
 from ganedit.catalog import useful_ranges
+from ganedit.editing import grid_edits
+from ganedit.figures import setting_caption
 
 MODEL = "cartoon-faces"
 
@@ -137,6 +139,24 @@ def test_a_part_starts_from_its_own_default(own_mouth_default):
     assert request.epsilon == mouth
     link, notes = EditRequest.lenient(lambda m: catalog, {"model": MODEL, "part": "mouth"}, MODEL)
     assert link.epsilon == mouth and notes == []
+
+
+def test_a_grid_gives_each_part_its_own_default_unless_given_one(own_mouth_default):
+    G, catalog, mouth = own_mouth_default
+    default = catalog.epsilon["default"]
+    assert GridRequest.strict(lambda m: catalog, MODEL, 9, [12], ["mouth", "brows"]).epsilon is None
+    assert GridRequest.strict(lambda m: catalog, MODEL, 9, [12], ["mouth"], epsilon=str(default)).epsilon == default
+    own = grid_edits(G, catalog, 9, [12], ["mouth", "brows"])
+    assert np.array_equal(own[0][0].result, ganedit.edit(G, catalog, 9, 12, "mouth", epsilon=mouth).result)
+    assert np.array_equal(own[1][0].result, ganedit.edit(G, catalog, 9, 12, "brows", epsilon=default).result)
+    given = grid_edits(G, catalog, 9, [12], ["mouth"], epsilon=default)
+    assert not np.array_equal(given[0][0].result, own[0][0].result)
+    # each row of the picture says what it used
+    assert [setting_caption(catalog, part, "sequential") for part in ("mouth", "brows")] == [f"eps {mouth:g}",
+                                                                                             f"eps {default:g}"]
+    assert setting_caption(catalog, "mouth", "sequential", epsilon=2.5) == "eps 2.5"
+    assert setting_caption(catalog, "mouth", "simultaneous") == f"lambda {catalog.lam['default']:g}"
+    assert setting_caption(catalog, "mouth", "global") == "lambda 1"
 
 
 def test_a_part_default_follows_a_rename_and_ends_with_a_merge(own_mouth_default):

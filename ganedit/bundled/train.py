@@ -3,7 +3,7 @@
 Every training face is ``render(z)`` for a fresh z ~ N(0, I), so the generator learns G(z) ~ render(z)
 directly: a supervised loss converges far faster on a CPU than adversarial training, and it makes the
 seed -> face map of the generator the same as the renderer's, which is what lets ganedit measure its
-edits against ground-truth part masks. The loss is L1 at three scales (64, 32, 16 px) with the pixels of
+edits against ground-truth part masks. The loss is L1 at three scales (full, half and quarter size) with the pixels of
 the small, salient parts (eyes, brows, mouth) weighted up, so that iris colour and mouth shape are not
 drowned out by the large face and background areas. Checkpoints make the run resumable.
 
