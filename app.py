@@ -220,7 +220,7 @@ def build_demo(service, labelling=False):
                         gr.Markdown(f"One target (the seed on the left), up to {ganedit.MAX_GRID_REFERENCES} "
                                     f"references and up to {ganedit.MAX_GRID_PARTS} parts, one row each: the paper's "
                                     "Fig. 3. Method, λ and ψ come from the controls on the left, and so does ε "
-                                    "unless each part takes its own default (a part whose channels it shares with "
+                                    "unless each part takes its own default (a part that shares its channels with "
                                     "a larger one needs a larger ε; each row says what it used).")
                         with gr.Row():
                             grid_refs = gr.Textbox("12, 11, 21, 42", label="Reference seeds, comma-separated",

@@ -31,11 +31,11 @@ from ganedit.seeds import seeds_to_z
 DATA = Path(__file__).with_name("data")
 BUNDLED = list(RENDERERS)
 SIZE_LIMIT_MB = {"cartoon-faces": 10, "cartoon-faces-128": 25}
-MAX_MAE = {"cartoon-faces": 9.5, "cartoon-faces-128": 13.5}  # out of 255: a little over README's figures
+MAX_MAE = {"cartoon-faces": 9.5, "cartoon-faces-128": 12.5}  # out of 255: a little over README's figures
 # per part, the least IoU with its mask: a little under what README reports (on 200 seeds), as this uses 40
 MIN_IOU = {"cartoon-faces": {"eyes": 0.6, "mouth": 0.6, "hair": 0.6, "face": 0.6, "background": 0.6},
-           "cartoon-faces-128": {"eyes": 0.7, "mouth": 0.4, "hair": 0.75, "face": 0.55, "background": 0.9,
-                                 "shirt": 0.85, "glasses": 0.25, "brows": 0.4, "nose": 0.25, "facial_hair": 0.3}}
+           "cartoon-faces-128": {"eyes": 0.7, "mouth": 0.55, "hair": 0.75, "face": 0.6, "background": 0.9,
+                                 "shirt": 0.85, "glasses": 0.35, "brows": 0.4, "nose": 0.3, "facial_hair": 0.3}}
 
 
 @pytest.fixture(scope="module", params=BUNDLED)
