@@ -131,8 +131,8 @@ def grid_figure(target_seed, reference_seeds, parts, rows, settings=None):
     top = [labelled(enlarge(first[0].target), f"target {target_seed}")]
     top += [labelled(enlarge(r.reference), f"reference {s}") for r, s in zip(first, reference_seeds)]
     lines = [side_by_side(top)]
-    for i, (part, results) in enumerate(zip(parts, rows)):
-        name = f"{part}, {settings[i]}" if settings else part
+    names = [f"{part}, {setting}" for part, setting in zip(parts, settings)] if settings else parts
+    for name, part, results in zip(names, parts, rows):
         lines.append(side_by_side([labelled(np.full_like(enlarge(first[0].target), 255), name)]
                                   + [labelled(enlarge(r.result), f"{part} from {s}")
                                      for r, s in zip(results, reference_seeds)]))
