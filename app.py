@@ -256,7 +256,11 @@ def build_demo(service, labelling=False):
                 legend += cluster_legend(service.catalog(request.model))
             metrics = (f"**In-MSE** {result.in_mse:.0f} · **Out-MSE** {result.out_mse:.0f} · "
                        f"**{result.inside_share:.0%}** of the change is inside the part "
-                       f"({html.escape(request.part)}, {result.roi.mean():.0%} of the picture)")
+                       f"({html.escape(request.part)}, {result.roi.mean():.0%} of the picture) · "
+                       f"{result.channels_moved} style channels moved")
+            if not result.channels_moved:
+                metrics += " · **nothing moved**: " + ganedit.why_nothing_moved(
+                    request.method, request.epsilon, request.lam, request.threshold)
             return [*(gr.update(value=files[k], alt_text=alt[k]) for k in alt), legend, metrics, request.to_query(),
                     gr.update(value="\n".join(notes), visible=bool(notes))]
 

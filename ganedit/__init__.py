@@ -10,7 +10,9 @@ from .loading import (
     save_generator,
 )
 from .catalog import SLIDER_STEP, Catalog, build_catalog, default_layer, load_catalog
-from .editing import METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer
+from .editing import (
+    METHODS, PSI_RANGE, EditResult, PreparedSeed, edit, edit_prepared, prepare_seed, transfer, why_nothing_moved,
+)
 from .figures import (
     cluster_at, cluster_colours, cluster_overlay, cluster_palette, difference_panel, difference_picture, edit_grid,
     edit_strip, enlarge, part_palette, seed_overlay,
@@ -35,7 +37,7 @@ __all__ = [
     # the method
     "Catalog", "SLIDER_STEP", "build_catalog", "default_layer", "load_catalog", "global_query", "sequential_query",
     "simultaneous_query", "DEFAULT_THRESHOLD", "THRESHOLD_RANGE", "PSI_RANGE", "METHODS", "transfer", "edit",
-    "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared",
+    "EditResult", "PreparedSeed", "prepare_seed", "edit_prepared", "why_nothing_moved",
     # requests: what the app, its API and share links speak
     "EditRequest", "GridRequest", "RequestError", "REQUEST_FIELDS", "MAX_GRID_PARTS", "MAX_GRID_REFERENCES",
     "default_parts", "lam_range",

@@ -11,7 +11,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .catalog import CATALOG_DIR, build_catalog, catalog_file, load_catalog, upgrade_catalog
-from .editing import METHODS, edit
+from .editing import METHODS, edit, edit_settings, why_nothing_moved
 from .evaluation import evaluate, mean_difference_maps, plot_curves, random_pairs, rows_to_csv
 from .face_labels import auto_label_faces
 from .files import safe_name, write_bytes_atomically
@@ -109,7 +109,11 @@ def cmd_edit(args):
     else:
         result = edit(G, catalog, args.target, args.reference[0], args.part[0], args.method, args.epsilon, args.lam, args.psi)
         image = edit_strip(result, f"({args.part[0]}, {args.method})")
-        print(f"In-MSE {result.in_mse:.1f}  Out-MSE {result.out_mse:.1f}  inside share {100 * result.inside_share:.0f}%")
+        print(f"In-MSE {result.in_mse:.1f}  Out-MSE {result.out_mse:.1f}  inside share {100 * result.inside_share:.0f}%  "
+              f"style channels moved {result.channels_moved}")
+        if not result.channels_moved:
+            epsilon, lam = edit_settings(catalog, args.part[0], args.method, args.epsilon, args.lam)
+            print(f"nothing moved: {why_nothing_moved(args.method, epsilon, lam)}")
     write_bytes_atomically(args.out, _png_bytes(image))
     print(f"wrote {args.out}")
 

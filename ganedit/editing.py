@@ -38,21 +38,37 @@ def query_for(m, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD):
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def transfer(target_styles, reference_styles, catalog, part, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD,
-             interpolate_bias=False):
-    """Edited styles: per style layer sigma_S + q * (sigma_R - sigma_S), q from ``method`` on the part's M.
+def part_queries(catalog, part, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD):
+    """The query q of ``part`` for every style layer, in order."""
+    return [query_for(m, method, epsilon, lam, threshold) for m in catalog.part_contributions(part)]
 
-    StyleGAN's AdaIN bias stays the target's unless ``interpolate_bias`` (then it moves with the same q).
-    """
-    if len(target_styles) != len(catalog.contributions) or len(reference_styles) != len(target_styles):
+
+def interpolate_styles(target_styles, reference_styles, queries, interpolate_bias=False):
+    """Per style layer sigma_S + q * (sigma_R - sigma_S) (Eq. 3). StyleGAN's AdaIN bias stays the target's unless
+    ``interpolate_bias`` (then it moves with the same q)."""
+    if not len(queries) == len(target_styles) == len(reference_styles):
         raise ValueError("target, reference and catalog must have the same number of style layers")
-    queries = [query_for(m, method, epsilon, lam, threshold) for m in catalog.part_contributions(part)]
     # torch.lerp is exact at both ends: q = 0 gives the target's styles, q = 1 the reference's.
     scales = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(target_styles.scales, reference_styles.scales, queries)]
     bias = target_styles.bias
     if bias is not None and interpolate_bias:
         bias = [torch.lerp(s, r, q.to(s)) for s, r, q in zip(bias, reference_styles.bias, queries)]
     return Styles(scales, bias)
+
+
+def transfer(target_styles, reference_styles, catalog, part, method, epsilon=None, lam=None, threshold=DEFAULT_THRESHOLD,
+             interpolate_bias=False):
+    """Edited styles: ``interpolate_styles`` with q from ``method`` on the part's M."""
+    return interpolate_styles(target_styles, reference_styles,
+                              part_queries(catalog, part, method, epsilon, lam, threshold), interpolate_bias)
+
+
+def why_nothing_moved(method, epsilon, lam, threshold=DEFAULT_THRESHOLD):
+    """What to change when an edit moved no style channel (EditResult.channels_moved == 0)."""
+    if method == "sequential":
+        return (f"at ε {epsilon:g} the sequential query takes no channel of this part with M over the threshold "
+                f"{threshold:g}: raise ε, lower the threshold, add clusters to the part or try simultaneous")
+    return f"at λ {lam:g} every channel keeps the target's style: raise λ"
 
 
 @dataclass
@@ -76,6 +92,7 @@ class EditResult:
     in_mse: float
     out_mse: float
     inside_share: float  # share of the total difference that falls inside the part
+    channels_moved: int  # style channels whose q is above 0, over all style layers
 
 
 @torch.no_grad()
@@ -103,21 +120,23 @@ def edit_prepared(G, catalog, target, reference, part, method="sequential", epsi
     """One edit from two prepared seeds: the styles' transfer, one synthesis, then the metrics. The queries
     validate the parameters."""
     epsilon, lam = edit_settings(catalog, part, method, epsilon, lam)
-    styles = transfer(target.styles, reference.styles, catalog, part, method, epsilon, lam, threshold, interpolate_bias)
+    queries = part_queries(catalog, part, method, epsilon, lam, threshold)
+    styles = interpolate_styles(target.styles, reference.styles, queries, interpolate_bias)
     result = to_uint8(G.synthesis(styles, noise_mode=noise_mode))[0]
-    return measure(G, catalog, target, reference, result, part)
+    return measure(G, catalog, target, reference, result, part, sum(int((q > 0).sum()) for q in queries))
 
 
-def measure(G, catalog, target, reference, result, part):
+def measure(G, catalog, target, reference, result, part, channels_moved):
     """An EditResult: the three pictures cropped for display, the part's region in the target (from its cluster
-    map), and the CIELAB difference between target and result with In-/Out-MSE and the share inside the part."""
+    map), the CIELAB difference between target and result with In-/Out-MSE and the share inside the part, and
+    how many style channels the edit moved."""
     roi = catalog.part_mask(target.cluster_map[None], part, G.resolution)[0].cpu().numpy()
     shown_target, shown_reference, shown_result, shown_roi = (
         crop_rows(a, G.crop, G.resolution) for a in (target.image, reference.image, result, roi))
     difference = lab_squared_error(shown_target, shown_result)
     in_mse, out_mse = in_out_mse(difference, shown_roi)
     return EditResult(shown_target, shown_reference, shown_result, difference, shown_roi, in_mse, out_mse,
-                      inside_share(difference, shown_roi))
+                      inside_share(difference, shown_roi), channels_moved)
 
 
 def grid_edits(G, catalog, target_seed, reference_seeds, parts, method="sequential", epsilon=None, lam=None,

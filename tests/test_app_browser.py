@@ -112,10 +112,13 @@ def test_reset_puts_the_default_back_and_redoes_the_edit(page, app_url):
     epsilon_box(page).press("Enter")
     wait_for_new_result(page, before)
     assert np.array_equal(picture(page, "result-image"), picture(page, "target-image"))  # ε = 0 moves nothing
+    metrics = page.locator("#metrics").inner_text()
+    assert "0 style channels moved" in metrics and "nothing moved: at ε 0 the sequential query" in metrics
     before = result_src(page)
     page.locator("#reset").click()
     wait_for_new_result(page, before)
     assert float(epsilon_box(page).input_value()) == pytest.approx(default)
+    assert "nothing moved" not in page.locator("#metrics").inner_text()
     assert not np.array_equal(picture(page, "result-image"), picture(page, "target-image"))
     assert f"epsilon={default:g}&" in page.url
 

@@ -20,7 +20,11 @@ def test_cli_edit_writes_a_strip_and_refuses_bad_arguments(tmp_path):
     ok = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
                  "--target", "1", "--reference", "2", "--part", "eyes", "--out", str(tmp_path / "strip.png"))
     assert ok.returncode == 0, ok.stderr
-    assert "In-MSE" in ok.stdout
+    assert "In-MSE" in ok.stdout and "nothing moved" not in ok.stdout
+    still = run_cli("edit", "--model", str(tmp_path / "g.safetensors"), "--catalog", str(tmp_path / "cat"),
+                    "--target", "1", "--reference", "2", "--part", "eyes", "--epsilon", "0",
+                    "--out", str(tmp_path / "still.png"))
+    assert "style channels moved 0\nnothing moved: at ε 0 the sequential query" in still.stdout
     assert Image.open(tmp_path / "strip.png").width > 3 * 256
     labels_before = (tmp_path / "cat.labels.json").read_text()
     kept = run_cli("catalog", "--model", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "cat"), "--k", "3")

@@ -76,7 +76,7 @@ def test_edit_end_to_end(model):
     G, catalog = model
     nothing = ganedit.edit(G, catalog, 3, 4, "eyes", "sequential", epsilon=0.0)
     assert np.array_equal(nothing.result, nothing.target)
-    assert nothing.in_mse == 0 and nothing.out_mse == 0
+    assert nothing.in_mse == 0 and nothing.out_mse == 0 and nothing.channels_moved == 0
     # q = 1 everywhere gives the reference's picture (StyleGAN: once its AdaIN bias moves too)
     everything = ganedit.edit(G, catalog, 3, 4, "eyes", "global", lam=1.0, interpolate_bias=True)
     assert np.array_equal(everything.result, everything.reference)
@@ -86,6 +86,9 @@ def test_edit_end_to_end(model):
     assert some.difference.shape == some.roi.shape == (size, size)
     assert some.roi.any() and some.roi.dtype == bool
     assert some.in_mse > 0 or some.out_mse > 0
+    taken = [ganedit.sequential_query(m, 5.0) for m in catalog.part_contributions("eyes")]
+    assert some.channels_moved == sum(int(q.sum()) for q in taken) > 0
+    assert everything.channels_moved == sum(s.channels for s in G.style_layers)
     with pytest.raises(ValueError, match="unknown part"):
         ganedit.edit(G, catalog, 3, 4, "wheels")
     with pytest.raises(ValueError, match="seed"):
@@ -94,6 +97,13 @@ def test_edit_end_to_end(model):
         ganedit.edit(G, catalog, 3, 4, "eyes", "magic")
     with pytest.raises(ValueError, match="epsilon"):
         ganedit.edit(G, catalog, 3, 4, "eyes", epsilon=float("nan"))
+
+
+def test_an_edit_that_moves_nothing_says_what_would_move_something():
+    assert ganedit.why_nothing_moved("sequential", 0.0, 2.5, 0.1) == (
+        "at ε 0 the sequential query takes no channel of this part with M over the threshold 0.1: raise ε, lower "
+        "the threshold, add clusters to the part or try simultaneous")
+    assert ganedit.why_nothing_moved("simultaneous", 4.5, 0.0) == "at λ 0 every channel keeps the target's style: raise λ"
 
 
 def test_catalog_round_trip_and_refusal_of_a_mismatch(model, tmp_path):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..catalog import build_catalog
 from ..loading import load_generator
+from ..query import DEFAULT_THRESHOLD
 from ..seeds import seeds_to_z
 from . import RENDERERS
 
@@ -69,14 +70,14 @@ def _part_ious(owner, counts, n_parts):
     return torch.where(union > 0, overlap / union.clamp(min=1), torch.zeros_like(union))
 
 
-def name_clusters(counts, parts, min_iou=MIN_PART_IOU):
+def name_clusters(counts, parts, min_iou=MIN_PART_IOU, unnamed=()):
     """part name -> cluster ids, so that the named parts match the renderer's masks best.
 
     Each cluster starts with the part it overlaps most; then clusters move, one at a time, to the part that raises
     the sum of the parts' IoUs most, until no move helps. By pixels alone the face outweighs a cluster along the
     glasses' rims or the brows, so without the moves thin parts never get a cluster. A part left under ``min_iou``
-    is not named (a "glasses" that is mostly cheek would mislead); its clusters go to the remaining part they
-    overlap most.
+    is not named (a "glasses" that is mostly cheek would mislead), nor are the parts in ``unnamed``; their
+    clusters go to the remaining part they overlap most.
     """
     counts = counts.double()
     n_clusters, n_parts = counts.shape
@@ -91,7 +92,7 @@ def name_clusters(counts, parts, min_iou=MIN_PART_IOU):
             totals = torch.stack([_part_ious(trial, counts, n_parts).sum() for trial in trials])
             if totals.max() > best + 1e-9:
                 owner, best, improved = trials[totals.argmax()], totals.max(), True
-    kept = _part_ious(owner, counts, n_parts) >= min_iou
+    kept = (_part_ious(owner, counts, n_parts) >= min_iou) & torch.tensor([p not in unnamed for p in parts])
     if not kept.any():
         return {}
     dropped = ~kept[owner]
@@ -124,10 +125,21 @@ def layer_grid(layer):
     return int(layer.split("x")[0])  # "64x64/Conv0_up" -> 64
 
 
+def editable(catalog, part, threshold=DEFAULT_THRESHOLD):
+    """Whether a sequential edit of ``part`` can move anything: some channel's M is over the threshold. A part too
+    small to hold a tenth of any channel (earrings, in fine catalogs) would be a name that edits nothing."""
+    return any(bool((m > threshold).any()) for m in catalog.part_contributions(part))
+
+
 def labelled_catalog(G, layer, k, n_images, masks, activations, parts):
+    """A catalog of ``layer`` with k clusters, named from the masks (parts no edit can move left unnamed), and
+    its parts' IoUs."""
     catalog = build_catalog(G, layer=layer, k=k, n_images=n_images, seed=0)
     counts, maps = cluster_part_overlap(catalog, masks, activations, parts)
     catalog.labels = name_clusters(counts, parts)
+    stuck = [part for part in catalog.labels if not editable(catalog, part)]
+    if stuck:
+        catalog.labels = name_clusters(counts, parts, unnamed=stuck)
     return catalog, part_ious(catalog.labels, maps, masks, parts)
 
 
