@@ -36,8 +36,9 @@ def settled(page, url):
 
 
 def click_part(page, example):
-    """Click the target: two clusters of the example's part and one of the mouth, one pixel of each (the first
-    click also turns the parts overlay on). Returns the clusters clicked."""
+    """Click the target as a visitor would, on what shows most: the three largest clusters of the example's part and
+    the largest of the mouth, one pixel of each (the first click also turns the parts overlay on). Returns the
+    clusters clicked."""
     G, catalog = ganedit.load_generator(example["model"]), ganedit.load_catalog(example["model"])
     cluster_map = ganedit.prepare_seed(G, catalog, example["target"]).cluster_map.numpy()
     rows, cols = cluster_map.shape
@@ -45,9 +46,9 @@ def click_part(page, example):
     side = min(box["width"], box["height"])  # the picture is square, fitted ("contain") into the element's box
     left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
     def shown(part, count):
-        return [c for c in catalog.part_clusters(part) if (cluster_map == c).any()][:count]
+        return sorted(catalog.part_clusters(part), key=lambda c: (cluster_map == c).sum(), reverse=True)[:count]
 
-    chosen = shown(example["part"], 2) + shown("mouth", 1)
+    chosen = shown(example["part"], 3) + shown("mouth", 1)
     for cluster in chosen:
         pixels = np.argwhere(cluster_map == cluster)
         row, col = pixels[len(pixels) // 2]
