@@ -68,7 +68,9 @@ def why_nothing_moved(method, epsilon, lam, threshold=DEFAULT_THRESHOLD):
     if method == "sequential":
         return (f"at ε {epsilon:g} the sequential query takes no channel of this part with M over the threshold "
                 f"{threshold:g}: raise ε, lower the threshold, add clusters to the part or try simultaneous")
-    return f"at λ {lam:g} every channel keeps the target's style: raise λ"
+    if lam == 0:
+        return "at λ 0 every channel keeps the target's style: raise λ"
+    return "no channel has any M in this part: add clusters to the part"
 
 
 @dataclass

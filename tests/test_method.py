@@ -100,10 +100,11 @@ def test_edit_end_to_end(model):
 
 
 def test_an_edit_that_moves_nothing_says_what_would_move_something():
-    assert ganedit.why_nothing_moved("sequential", 0.0, 2.5, 0.1) == (
-        "at ε 0 the sequential query takes no channel of this part with M over the threshold 0.1: raise ε, lower "
-        "the threshold, add clusters to the part or try simultaneous")
-    assert ganedit.why_nothing_moved("simultaneous", 4.5, 0.0) == "at λ 0 every channel keeps the target's style: raise λ"
+    sequential = ganedit.why_nothing_moved("sequential", 0.0, 2.5, 0.1)
+    for words in ("at ε 0", "threshold 0.1", "raise ε", "lower the threshold", "add clusters", "simultaneous"):
+        assert words in sequential
+    assert "raise λ" in ganedit.why_nothing_moved("simultaneous", 4.5, 0.0)
+    assert "add clusters" in ganedit.why_nothing_moved("simultaneous", 4.5, 2.0)  # then no channel has any M
 
 
 def test_catalog_round_trip_and_refusal_of_a_mismatch(model, tmp_path):
