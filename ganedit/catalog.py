@@ -39,6 +39,7 @@ FORMAT = 2  # 1: the three files of ganedit 0.1
 HEADER_KEY = "ganedit_catalog"
 CLUSTERS_PREFIX = "clusters:"  # a part given by its cluster ids, as text: 'clusters:3,7'
 PART_NAME = re.compile(r"[\w\- ]{1,40}")  # also a file name once spaces become '_' (evaluate's maps)
+MAP_UPSCALE = 4  # cluster maps for pictures are drawn at most this many times finer than the catalog layer
 SLIDER_STEP = 0.1  # the step of the app's epsilon and lambda sliders; stored defaults lie on it (see on_slider_grid)
 
 
@@ -60,6 +61,11 @@ def default_layer(G):
     else:
         res = 2 ** math.ceil((2 + math.log2(G.resolution)) / 2)
     return next(s.activation for s in G.style_layers if s.resolution == res and s.activation != "4x4/Const")
+
+
+def layer_resolution(layer):
+    """A generator layer's resolution from its name: "64x64/Conv0_up" -> 64."""
+    return int(layer.split("x")[0])
 
 
 def useful_ranges(contributions, threshold=DEFAULT_THRESHOLD):
@@ -188,12 +194,23 @@ class Catalog:
         self.labels = {new if part == old else part: ids for part, ids in self.labels.items()}
 
     # ---- cluster maps ------------------------------------------------------------------------------------
-    def cluster_map(self, activations):
-        """Cluster id of every position of the catalog layer: [N, H, W] from the synthesis activations dict."""
+    def cluster_map(self, activations, size=None):
+        """Cluster id of every position of the catalog layer: [N, H, W] from the synthesis activations dict; or,
+        for a ``size`` above the layer's, [N, size, size]: the layer's activation vectors, scaled to unit length
+        (all k-means looks at), interpolated bilinearly and then assigned, so that parts keep the outline of what
+        they cover instead of the layer's square grid."""
         act = activations[self.layer]
+        if size is not None and size > act.shape[-1]:
+            unit = act / act.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            act = F.interpolate(unit, size=(size, size), mode="bilinear", align_corners=False)
         n, c, h, w = act.shape
         vectors = act.permute(0, 2, 3, 1).reshape(-1, c)
         return assign_clusters(vectors, self.centroids.to(act.device)).reshape(n, h, w)
+
+    def map_size(self, resolution):
+        """The size of the cluster map drawn for a picture of ``resolution`` (see cluster_map): the picture's, up
+        to MAP_UPSCALE times the layer's (past that, a finer map would show little more and cost more)."""
+        return min(resolution, MAP_UPSCALE * layer_resolution(self.layer))
 
     def part_mask(self, cluster_map, part, size):
         """Bool [N, size, size]: where the part's clusters are, scaled (nearest) to ``size``."""

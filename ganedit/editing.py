@@ -81,7 +81,7 @@ class PreparedSeed:
     truncation_psi: float
     styles: Styles
     image: np.ndarray  # H x W x 3 uint8, full canvas
-    cluster_map: torch.Tensor  # [h, w] cluster ids at the catalog layer
+    cluster_map: torch.Tensor  # [h, w] cluster ids, finer than the catalog layer (Catalog.map_size)
 
 
 @dataclass
@@ -103,7 +103,8 @@ def prepare_seed(G, catalog, seed, truncation_psi=None, noise_mode="const"):
     z = seeds_to_z([seed], G.z_dim, G.device)
     styles = G.styles(G.mapping(z, psi))
     images, activations = G.synthesis(styles, noise_mode=noise_mode, return_activations=True)
-    return PreparedSeed(seed, psi, styles, to_uint8(images)[0], catalog.cluster_map(activations)[0])
+    cluster_map = catalog.cluster_map(activations, catalog.map_size(G.resolution))[0]
+    return PreparedSeed(seed, psi, styles, to_uint8(images)[0], cluster_map)
 
 
 def edit_settings(catalog, part, method, epsilon=None, lam=None):

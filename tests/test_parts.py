@@ -1,8 +1,12 @@
 """Parts as names or as sets of clusters (what a click selects): the same edit either way, clear refusals, the
 cluster under a point of the picture as shown, and naming clusters."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 import ganedit
 from ganedit import EditRequest, GridRequest, RequestError
@@ -69,6 +73,28 @@ def test_the_cluster_under_a_point_of_the_shown_picture(model):
         assert ganedit.cluster_at(G, prepared, x, y, (shown.shape[1], shown.shape[0])) == prepared.cluster_map[row, col]
     with pytest.raises(ValueError, match="outside the picture"):
         ganedit.cluster_at(G, prepared, shown.shape[1], 0, (shown.shape[1], shown.shape[0]))
+
+
+def test_a_pictures_cluster_map_keeps_an_outline_finer_than_the_layers_grid(model):
+    _, shipped = model
+    grid, size = 8, 32
+    catalog = dataclasses.replace(shipped, layer=f"{grid}x{grid}/Conv1", k=2, centroids=torch.eye(2, 3))
+    pixel = torch.arange(size) + 0.5
+    truth = pixel[:, None] + pixel[None, :] < size + 3  # a diagonal edge: the upper-left part is cluster 0
+    # each cell of the layer mixes the two directions by how much of it lies on either side, as features do
+    share = F.avg_pool2d(truth[None, None].float(), size // grid)[0, 0]
+    activations = {catalog.layer: torch.stack([share, 1 - share, torch.zeros(grid, grid)])[None]}
+    coarse = catalog.cluster_map(activations)
+    assert torch.equal(coarse[0] == 0, share > 0.5)
+    assert torch.equal(catalog.cluster_map(activations, size=grid), coarse)  # never coarser than the layer
+    fine = catalog.cluster_map(activations, size=size)
+    blocks = F.interpolate(coarse[:, None].float(), size=(size, size), mode="nearest")[0, 0]
+
+    def iou(predicted):
+        return ((predicted & truth).sum() / (predicted | truth).sum()).item()
+
+    assert fine.shape == (1, size, size) and iou(fine[0] == 0) > iou(blocks == 0)
+    assert catalog.map_size(1024) == 4 * grid and catalog.map_size(16) == 16
 
 
 def test_the_overlay_outlines_the_selection(model):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..catalog import load_catalog, on_slider_grid, useful_ranges
+from ..catalog import layer_resolution, load_catalog, on_slider_grid, useful_ranges
 from ..evaluation import PreparedSeeds, evaluate, plot_curves, random_pairs, rows_to_csv
 from ..figures import edit_grid, enlarge, labelled, side_by_side, stacked
 from ..imaging import to_uint8
@@ -35,7 +35,7 @@ from ..metrics import rgb_to_lab
 from ..seeds import seeds_to_z
 from . import RENDERERS
 from .make_catalog import (HELD_OUT_SEEDS, bundled_generator, cluster_part_overlap, grid_ceiling_ious, ground_truth,
-                           layer_grid, part_ious)
+                           part_ious)
 
 # part -> the renderer coordinates of its colour (the ideal edit takes them from the reference); the edit grid
 # figure shows the first five
@@ -271,7 +271,7 @@ def main():
     _, maps = cluster_part_overlap(catalog, masks, activations, renderer.PARTS)
     summary["iou"] = {p: round(v, 3) for p, v in part_ious(catalog.labels, maps, masks, renderer.PARTS).items()}
     summary["iou_best_at_the_layers_resolution"] = {
-        p: round(v, 3) for p, v in grid_ceiling_ious(masks, layer_grid(catalog.layer), renderer.PARTS).items()}
+        p: round(v, 3) for p, v in grid_ceiling_ious(masks, layer_resolution(catalog.layer), renderer.PARTS).items()}
 
     # accessories are worn by about half the faces, so pairs that both wear one are drawn from a larger pool
     pool = [(t + SEED_OFFSET, r + SEED_OFFSET) for t, r in random_pairs(POOL_FACTOR * args.pairs, PAIR_SEED)]

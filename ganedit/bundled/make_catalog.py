@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..catalog import build_catalog
+from ..catalog import build_catalog, layer_resolution
 from ..loading import load_generator
 from ..query import DEFAULT_THRESHOLD
 from ..seeds import seeds_to_z
@@ -50,9 +50,11 @@ def ground_truth(G, seeds, renderer):
 
 
 def cluster_part_overlap(catalog, masks, activations, parts):
-    """[K, P] pixel counts: how often cluster k covers a pixel of renderer part p (at full resolution)."""
-    maps = catalog.cluster_map(activations)
-    size = masks.shape[-1]
+    """([K, P] pixel counts: how often cluster k covers a pixel of renderer part p, the cluster maps), with the maps
+    drawn as the app draws them (Catalog.map_size) and scaled to the masks' size."""
+    size, layer = masks.shape[-1], activations[catalog.layer]
+    maps = torch.cat([catalog.cluster_map({catalog.layer: layer[i:i + 16]}, catalog.map_size(size))
+                      for i in range(0, len(layer), 16)])  # 16 images at a time: the fine maps' vectors are large
     maps = torch.nn.functional.interpolate(maps[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
     counts = torch.zeros(catalog.k, len(parts))
     counts.index_put_((maps.flatten(), masks.flatten()), torch.ones(maps.numel()), accumulate=True)
@@ -121,10 +123,6 @@ def grid_ceiling_ious(masks, grid, parts):
     return part_ious({part: [p] for p, part in enumerate(parts)}, maps, masks, parts)
 
 
-def layer_grid(layer):
-    return int(layer.split("x")[0])  # "64x64/Conv0_up" -> 64
-
-
 def editable(catalog, part, threshold=DEFAULT_THRESHOLD):
     """Whether a sequential edit of ``part`` can move anything: some channel's M is over the threshold. A part too
     small to hold a tenth of any channel (earrings, in fine catalogs) would be a name that edits nothing."""
@@ -155,7 +153,7 @@ def main():
     G, parts = bundled_generator(args.model, args.weights), RENDERERS[args.model].PARTS
     masks, activations = ground_truth(G, NAMING_SEEDS, RENDERERS[args.model])
     layers = args.layers or CANDIDATE_LAYERS[args.model]
-    for grid in sorted({layer_grid(layer) for layer in layers}):
+    for grid in sorted({layer_resolution(layer) for layer in layers}):
         ceiling = grid_ceiling_ious(masks, grid, parts)
         print(f"the best a {grid}x{grid} layer can do: " + "  ".join(f"{p} {v:.2f}" for p, v in ceiling.items()))
     best = None
