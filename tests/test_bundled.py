@@ -34,8 +34,8 @@ SIZE_LIMIT_MB = {"cartoon-faces": 10, "cartoon-faces-128": 25}
 MAX_MAE = {"cartoon-faces": 9.5, "cartoon-faces-128": 12.5}  # out of 255: a little over README's figures
 # per part, the least IoU with its mask: a little under what README reports (on 200 seeds), as this uses 40
 MIN_IOU = {"cartoon-faces": {"eyes": 0.6, "mouth": 0.6, "hair": 0.6, "face": 0.6, "background": 0.6},
-           "cartoon-faces-128": {"eyes": 0.75, "mouth": 0.6, "hair": 0.75, "face": 0.65, "background": 0.9,
-                                 "shirt": 0.9, "glasses": 0.4, "brows": 0.4, "nose": 0.35, "facial_hair": 0.35}}
+           "cartoon-faces-128": {"eyes": 0.8, "mouth": 0.65, "hair": 0.8, "face": 0.7, "background": 0.9,
+                                 "shirt": 0.9, "glasses": 0.45, "brows": 0.45, "nose": 0.4, "facial_hair": 0.4}}
 
 
 @pytest.fixture(scope="module", params=BUNDLED)
